@@ -1,0 +1,131 @@
+/**
+ * @module client/omi-client
+ * OmiClient: a typed OMI client on @grpc/grpc-js for any ModzyModel server
+ * (chassis-ts or Chassis). Calls reject with ChassisError, whose code is the
+ * gRPC status.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Client, credentials, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
+import {
+  ModzyModel,
+  RunRequestSchema,
+  type RunResponse,
+  ShutdownRequestSchema,
+  type ShutdownResponse,
+  StatusRequestSchema,
+  type StatusResponse,
+} from "../omi/gen/model_pb.js";
+import { grpcServiceDefinition } from "../omi/grpc-service.js";
+
+export type { RunResponse, ShutdownResponse, StatusResponse };
+
+export interface OmiClientOptions {
+  /** `host:port`. @default "localhost:45000" */
+  address?: string;
+  /** Per-call deadline. @default 60_000 */
+  timeoutMs?: number;
+  /** Largest message sent or received. @default 64 MiB (grpc-js's own default receive limit is 4 MiB) */
+  maxMessageBytes?: number;
+}
+
+export interface RunOptions {
+  detectDrift?: boolean;
+  explain?: boolean;
+  timeoutMs?: number;
+}
+
+const definition = grpcServiceDefinition(ModzyModel);
+const encoder = new TextEncoder();
+
+export class OmiClient {
+  readonly address: string;
+  readonly #client: Client;
+  readonly #timeoutMs: number;
+
+  constructor(options: OmiClientOptions = {}) {
+    this.address = options.address ?? "localhost:45000";
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.#client = new Client(this.address, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": max,
+      "grpc.max_send_message_length": max,
+    });
+  }
+
+  status(options: { timeoutMs?: number } = {}): Promise<StatusResponse> {
+    return this.#call("Status", create(StatusRequestSchema), options.timeoutMs);
+  }
+
+  /** Runs items (input key -> bytes, or a string sent as UTF-8). */
+  run(items: Array<Record<string, Uint8Array | string>>, options: RunOptions = {}): Promise<RunResponse> {
+    const request = create(RunRequestSchema, {
+      inputs: items.map((item) => ({
+        input: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, typeof v === "string" ? encoder.encode(v) : v])),
+      })),
+      detectDrift: options.detectDrift ?? false,
+      explain: options.explain ?? false,
+    });
+    return this.#call("Run", request, options.timeoutMs);
+  }
+
+  shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownResponse> {
+    return this.#call("Shutdown", create(ShutdownRequestSchema), options.timeoutMs);
+  }
+
+  /**
+   * Polls Status until the server answers status_code 200, or rejects with
+   * DEADLINE_EXCEEDED naming the last failure after timeoutMs.
+   */
+  async waitUntilReady(options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<StatusResponse> {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    let delay = options.intervalMs ?? 50;
+    let last = "no answer yet";
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      try {
+        const response = await this.status({ timeoutMs: Math.max(1, Math.min(remaining, 5_000)) });
+        if (response.statusCode === 200) return response;
+        last = `Status answered ${response.statusCode} ${response.status}: ${response.message}`;
+      } catch (error) {
+        last = ChassisError.from(error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 500);
+    }
+    throw new ChassisError(
+      Code.DEADLINE_EXCEEDED,
+      `OMI server at ${this.address} was not ready within ${options.timeoutMs ?? 30_000} ms (${last})`,
+    );
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+
+  #call<Res>(method: "Status" | "Run" | "Shutdown", request: unknown, timeoutMs?: number): Promise<Res> {
+    const { path, requestSerialize, responseDeserialize } = definition[method] as (typeof definition)[string];
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        path,
+        requestSerialize,
+        responseDeserialize,
+        request,
+        { deadline: Date.now() + (timeoutMs ?? this.#timeoutMs) },
+        (error: ServiceError | null, response?: unknown) => {
+          if (error) reject(callError(this.address, method, error));
+          else resolve(response as Res);
+        },
+      );
+    });
+  }
+}
+
+function callError(address: string, method: string, error: ServiceError): ChassisError {
+  const name = GrpcStatus[error.code] ?? String(error.code);
+  return new ChassisError(error.code as number as Code, `${method} at ${address} failed: ${name}: ${error.details || error.message}`, {
+    cause: error,
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * @module chassis-ts
+ * For model authors: defineModel and its helpers. For tools and other
+ * libraries (below): the runtime, the servers and the clients.
+ */
+
+export { Code } from "./core/code.js";
+export { ChassisError } from "./core/error.js";
+export type { Logger, LogLevel } from "./core/log.js";
+export { createLogger } from "./core/log.js";
+export type {
+  BatchPredictDefinition,
+  LoadContext,
+  ModelDefinition,
+  PredictContext,
+  SinglePredictDefinition,
+} from "./model/define.js";
+export { defineModel, isModel, Model } from "./model/define.js";
+export type { ModelOutputs } from "./model/item.js";
+export { json, ModelItem, text } from "./model/item.js";
+export type { InputSpec, MetadataSpec, ModelMetadata, OutputSpec } from "./model/metadata.js";
+export type { ItemOutcome, RawItem } from "./runtime/outcome.js";
+export type { RunOptions, RuntimeState } from "./runtime/runtime.js";
+// For tools and other libraries.
+export { Runtime } from "./runtime/runtime.js";

@@ -1,0 +1,125 @@
+/**
+ * @module omi/service
+ * The ModzyModel service (OMI): Status, Run and Shutdown as thin adapters over
+ * the Runtime. Texts follow the Chassis reference server byte for byte; the
+ * places where chassis-ts fixes its bugs are marked "Departure".
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ModelMetadata } from "../model/metadata.js";
+import type { Runtime } from "../runtime/runtime.js";
+import {
+  type RunRequest,
+  type RunResponse,
+  RunResponseSchema,
+  type ShutdownResponse,
+  ShutdownResponseSchema,
+  type StatusResponse,
+  StatusResponseSchema,
+} from "./gen/model_pb.js";
+import { errorOutput, OMI_INTERNAL_ERROR, OMI_OK, omiStatusFor } from "./status.js";
+
+export const MESSAGES = Object.freeze({
+  initialized: "Model Initialized Successfully.",
+  alreadyInitialized: "Model Already Initialized.",
+  failedToInitialize: "Model Failed to Initialize.",
+  inferenceExecuted: "Inference executed",
+  shutdown: "Model Shutdown Successfully.",
+});
+
+export interface OmiServiceOptions {
+  /** Called once after the Shutdown reply has been handed to the transport. */
+  onShutdown?: () => void;
+}
+
+export class OmiService {
+  readonly #runtime: Runtime;
+  readonly #onShutdown: () => void;
+  #statusAnswered = false;
+  #shutdownRequested = false;
+
+  constructor(runtime: Runtime, options: OmiServiceOptions = {}) {
+    this.#runtime = runtime;
+    this.#onShutdown = options.onShutdown ?? (() => {});
+  }
+
+  /**
+   * Loads the model if needed (a failed load is retried, as in Chassis) and
+   * answers with all metadata. The first successful Status says
+   * "Initialized", later ones "Already Initialized", even when the model was
+   * loaded at start (so clients see what they saw with Chassis).
+   */
+  async status(): Promise<StatusResponse> {
+    try {
+      await this.#runtime.load();
+    } catch {
+      // The runtime logged the load error; OMI only carries the fixed text.
+      return statusResponse(this.#runtime.metadata, OMI_INTERNAL_ERROR, MESSAGES.failedToInitialize);
+    }
+    const message = this.#statusAnswered ? MESSAGES.alreadyInitialized : MESSAGES.initialized;
+    this.#statusAnswered = true;
+    return statusResponse(this.#runtime.metadata, OMI_OK, message);
+  }
+
+  /**
+   * Predicts every item. Departures from Chassis: a model that is not loaded
+   * gives per-item errors instead of gRPC UNKNOWN; a failed item has
+   * success=false (Chassis said true); a failed batch fails only its items
+   * (Chassis returned 0 outputs).
+   */
+  async run(request: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+    const ready = this.#runtime.state === "ready";
+    const outcomes = await this.#runtime.run(
+      request.inputs.map((item) => item.input),
+      signal ? { signal } : {},
+    );
+    const outputs = outcomes.map((outcome) =>
+      outcome.ok ? { output: outcome.outputs, success: true } : { output: errorOutput(outcome.error), success: false },
+    );
+    const first = outcomes[0];
+    if (!ready && first && !first.ok) {
+      const { statusCode, status } = omiStatusFor(first.error.code);
+      return create(RunResponseSchema, { statusCode, status, message: first.error.message, outputs });
+    }
+    return create(RunResponseSchema, { ...OMI_OK, message: MESSAGES.inferenceExecuted, outputs });
+  }
+
+  /** Answers, then asks the server to drain and exit (Chassis exits 143; we drain and exit 0). */
+  shutdown(): ShutdownResponse {
+    if (!this.#shutdownRequested) {
+      this.#shutdownRequested = true;
+      setImmediate(this.#onShutdown);
+    }
+    return create(ShutdownResponseSchema, { ...OMI_OK, message: MESSAGES.shutdown });
+  }
+}
+
+function statusResponse(metadata: ModelMetadata, { statusCode, status }: typeof OMI_OK, message: string): StatusResponse {
+  return create(StatusResponseSchema, {
+    statusCode,
+    status,
+    message,
+    modelInfo: {
+      modelName: metadata.name,
+      modelVersion: metadata.version,
+      modelAuthor: metadata.author,
+      modelType: metadata.modelType,
+      source: metadata.source,
+    },
+    description: { ...metadata.description },
+    inputs: metadata.inputs.map((input) => ({
+      filename: input.key,
+      acceptedMediaTypes: [...input.mediaTypes],
+      maxSize: input.maxSize,
+      description: input.description,
+    })),
+    outputs: metadata.outputs.map((output) => ({
+      filename: output.key,
+      mediaType: output.mediaType,
+      maxSize: output.maxSize,
+      description: output.description,
+    })),
+    resources: { requiredRam: metadata.resources.ram, numCpus: metadata.resources.cpus, numGpus: metadata.resources.gpus },
+    timeout: { status: metadata.timeout.status, run: metadata.timeout.run },
+    features: { ...metadata.features },
+  });
+}

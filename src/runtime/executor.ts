@@ -1,0 +1,104 @@
+/**
+ * @module runtime/executor
+ * How validated items reach the model's code. DirectExecutor calls predict
+ * per item (concurrently, so async predicts overlap) or predictBatch per chunk
+ * of batchSize. This interface is the seam for a cross-request batcher: it
+ * would implement Executor by merging items from many calls into one chunk.
+ */
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
+import type { Logger } from "../core/log.js";
+import type { BatchPredictDefinition, Model, PredictContext, SinglePredictDefinition } from "../model/define.js";
+import { ModelItem } from "../model/item.js";
+import { withDeadline } from "./deadline.js";
+import { failure, type ItemOutcome, type RawItem } from "./outcome.js";
+import { encodeOutputs } from "./validate.js";
+
+export interface Executor {
+  /** Predicts valid items; returns exactly one outcome per item, in order. Never throws. */
+  execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]>;
+}
+
+export class DirectExecutor<S> implements Executor {
+  readonly #model: Model<S>;
+  readonly #state: S;
+  readonly #log: Logger;
+
+  constructor(model: Model<S>, state: S, log: Logger) {
+    this.#model = model;
+    this.#state = state;
+    this.#log = log;
+  }
+
+  execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    const definition = this.#model.definition;
+    if (typeof definition.predictBatch === "function") {
+      return this.#executeBatches(definition as BatchPredictDefinition<S>, items, signal);
+    }
+    return Promise.all(items.map((item) => this.#executeOne(definition as SinglePredictDefinition<S>, item, signal)));
+  }
+
+  #context(signal: AbortSignal): PredictContext<S> {
+    return { state: this.#state, signal, metadata: this.#model.metadata, log: this.#log };
+  }
+
+  async #executeOne(definition: SinglePredictDefinition<S>, raw: RawItem, signal?: AbortSignal): Promise<ItemOutcome> {
+    const { metadata } = this.#model;
+    try {
+      const item = new ModelItem(raw, metadata.inputs);
+      const result = await withDeadline(
+        (deadline) => definition.predict(item, this.#context(deadline)),
+        metadata.timeout.runMs,
+        metadata.timeout.run,
+        signal,
+      );
+      return { ok: true, outputs: encodeOutputs(result, metadata) };
+    } catch (error) {
+      return failure(ChassisError.from(error));
+    }
+  }
+
+  async #executeBatches(definition: BatchPredictDefinition<S>, items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    const { metadata } = this.#model;
+    const size = metadata.features.batchSize;
+    const chunks: Promise<ItemOutcome[]>[] = [];
+    for (let start = 0; start < items.length; start += size) {
+      chunks.push(this.#executeChunk(definition, items.slice(start, start + size), signal));
+    }
+    return (await Promise.all(chunks)).flat();
+  }
+
+  async #executeChunk(definition: BatchPredictDefinition<S>, chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    const { metadata } = this.#model;
+    let results: unknown;
+    try {
+      const modelItems = chunk.map((raw) => new ModelItem(raw, metadata.inputs));
+      results = await withDeadline(
+        (deadline) => definition.predictBatch(modelItems, this.#context(deadline)),
+        metadata.timeout.runMs,
+        metadata.timeout.run,
+        signal,
+      );
+    } catch (error) {
+      // Chassis answers 0 outputs here; we fail every item of this batch only.
+      const reason = ChassisError.from(error);
+      return chunk.map(() => failure(reason));
+    }
+    if (!Array.isArray(results) || results.length !== chunk.length) {
+      const got = Array.isArray(results) ? `${results.length} results` : "no array";
+      const reason = new ChassisError(
+        Code.INTERNAL,
+        `predictBatch returned ${got} for ${chunk.length} items; it must return one result per item, in order`,
+      );
+      return chunk.map(() => failure(reason));
+    }
+    return results.map((result): ItemOutcome => {
+      if (result instanceof Error) return failure(ChassisError.from(result));
+      try {
+        return { ok: true, outputs: encodeOutputs(result, metadata) };
+      } catch (error) {
+        return failure(ChassisError.from(error));
+      }
+    });
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * @module runtime/runtime
+ * The Runtime owns one model's lifecycle and is the protocol-free core that
+ * the OMI and KServe servers adapt: load (once, retried after a failure),
+ * run a batch of items (validation, batching, timeouts, per-item errors),
+ * and drain (refuse new work, let in-flight calls finish, unload).
+ *
+ *   idle -> loading -> ready -> draining -> stopped
+ *              |   ^
+ *              v   | (load() again retries)
+ *             failed
+ */
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
+import { type Logger, silentLogger } from "../core/log.js";
+import type { Model } from "../model/define.js";
+import type { ModelMetadata } from "../model/metadata.js";
+import { withDeadline } from "./deadline.js";
+import { DirectExecutor, type Executor } from "./executor.js";
+import { failure, type ItemOutcome, type RawItem } from "./outcome.js";
+import { checkItem } from "./validate.js";
+
+export type RuntimeState = "idle" | "loading" | "ready" | "failed" | "draining" | "stopped";
+
+export interface RuntimeOptions {
+  log?: Logger;
+}
+
+export interface RunOptions {
+  /** Aborted when the caller goes away; in-progress predicts see it through ctx.signal. */
+  signal?: AbortSignal;
+}
+
+type StateListener = (state: RuntimeState) => void;
+
+export class Runtime<S = unknown> {
+  readonly model: Model<S>;
+  readonly #log: Logger;
+  #state: RuntimeState = "idle";
+  #loading: Promise<void> | undefined;
+  #loadError: ChassisError | undefined;
+  #modelState: S | undefined;
+  #executor: Executor | undefined;
+  #inFlight = 0;
+  #whenIdle: (() => void) | undefined;
+  #draining: Promise<void> | undefined;
+  readonly #listeners = new Set<StateListener>();
+
+  constructor(model: Model<S>, options: RuntimeOptions = {}) {
+    this.model = model;
+    this.#log = options.log ?? silentLogger;
+  }
+
+  get state(): RuntimeState {
+    return this.#state;
+  }
+
+  get metadata(): ModelMetadata {
+    return this.model.metadata;
+  }
+
+  /** Why the last load failed, while the state is "failed". */
+  get loadError(): ChassisError | undefined {
+    return this.#loadError;
+  }
+
+  /** Calls of run() that have not finished yet. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Subscribes to state changes; returns the unsubscribe function. */
+  onStateChange(listener: StateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Loads the model unless it is loaded: concurrent callers share one load, and
+   * a call after a failed load tries again (as Chassis's Status does). Rejects
+   * with the load's error, which is also logged.
+   */
+  load(): Promise<void> {
+    if (this.#state === "ready") return Promise.resolve();
+    if (this.#state === "draining" || this.#state === "stopped") {
+      return Promise.reject(new ChassisError(Code.UNAVAILABLE, "the model is shutting down"));
+    }
+    this.#loading ??= this.#load().finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #load(): Promise<void> {
+    const { definition, metadata } = this.model;
+    this.#setState("loading");
+    const started = performance.now();
+    try {
+      const state = await withDeadline(
+        () => (definition.load ? definition.load({ metadata, log: this.#log }) : undefined) as S,
+        metadata.timeout.statusMs,
+        metadata.timeout.status,
+      ).catch((error: unknown) => {
+        const reason = ChassisError.from(error, Code.INTERNAL);
+        throw reason.code === Code.DEADLINE_EXCEEDED
+          ? new ChassisError(Code.DEADLINE_EXCEEDED, `load() did not finish within timeout.status (${metadata.timeout.status})`)
+          : reason;
+      });
+      if (this.#state !== "loading") return; // drained while loading
+      this.#modelState = state;
+      this.#executor = new DirectExecutor(this.model, state, this.#log);
+      this.#loadError = undefined;
+      this.#setState("ready");
+      this.#log.info(`model ${metadata.name} ${metadata.version} loaded`, { ms: Math.round(performance.now() - started) });
+    } catch (error) {
+      const reason = ChassisError.from(error, Code.INTERNAL);
+      this.#loadError = reason;
+      if (this.#state === "loading") this.#setState("failed");
+      this.#log.error(`model ${metadata.name} failed to load: ${reason.message}`, stackOf(reason));
+      throw reason;
+    }
+  }
+
+  /**
+   * Predicts items; always resolves with exactly one outcome per item, in
+   * order. Invalid items and a model that is not ready give per-item errors.
+   */
+  async run(items: readonly RawItem[], options: RunOptions = {}): Promise<ItemOutcome[]> {
+    const executor = this.#executor;
+    if (this.#state !== "ready" || !executor) {
+      const reason = this.#notReadyError();
+      return items.map(() => failure(reason));
+    }
+    this.#inFlight++;
+    try {
+      const outcomes: ItemOutcome[] = new Array(items.length);
+      const valid: RawItem[] = [];
+      const validAt: number[] = [];
+      items.forEach((item, i) => {
+        const problem = checkItem(item, this.model.metadata);
+        if (problem) outcomes[i] = failure(problem);
+        else {
+          valid.push(item);
+          validAt.push(i);
+        }
+      });
+      if (valid.length > 0) {
+        const predicted = await executor.execute(valid, options.signal);
+        predicted.forEach((outcome, j) => {
+          outcomes[validAt[j] as number] = outcome;
+        });
+      }
+      for (const outcome of outcomes) {
+        if (!outcome.ok && outcome.error.code === Code.DEADLINE_EXCEEDED) this.#log.warn(outcome.error.message);
+      }
+      return outcomes;
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0) this.#whenIdle?.();
+    }
+  }
+
+  #notReadyError(): ChassisError {
+    switch (this.#state) {
+      case "draining":
+      case "stopped":
+        return new ChassisError(Code.UNAVAILABLE, "the model is shutting down and takes no new work");
+      case "failed":
+        return new ChassisError(
+          Code.FAILED_PRECONDITION,
+          `Model has not been initialized: its load failed (${this.#loadError?.message ?? "unknown error"}); a Status call retries it`,
+        );
+      default:
+        return new ChassisError(Code.FAILED_PRECONDITION, "Model has not been initialized: call Status first to load it");
+    }
+  }
+
+  /**
+   * Stops taking work, waits for in-flight runs (up to timeoutMs), then
+   * unloads. Safe to call more than once; later calls share the first drain.
+   */
+  drain(timeoutMs = 30_000): Promise<void> {
+    this.#draining ??= this.#drain(timeoutMs);
+    return this.#draining;
+  }
+
+  async #drain(timeoutMs: number): Promise<void> {
+    this.#setState("draining");
+    if (this.#inFlight > 0) {
+      const idle = new Promise<void>((resolve) => {
+        this.#whenIdle = resolve;
+      });
+      const gaveUp = await Promise.race([idle.then(() => false), sleep(timeoutMs).then(() => true)]);
+      if (gaveUp) this.#log.warn(`drain: ${this.#inFlight} calls still running after ${timeoutMs} ms; stopping anyway`);
+    }
+    const unload = this.model.definition.unload;
+    if (unload && this.#executor) {
+      try {
+        await unload(this.#modelState as S);
+      } catch (error) {
+        this.#log.error(`unload() failed: ${ChassisError.from(error).message}`);
+      }
+    }
+    this.#executor = undefined;
+    this.#setState("stopped");
+  }
+
+  #setState(state: RuntimeState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    for (const listener of this.#listeners) listener(state);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function stackOf(error: ChassisError): Record<string, unknown> | undefined {
+  const cause = error.cause instanceof Error ? error.cause : undefined;
+  return cause?.stack ? { stack: cause.stack } : undefined;
+}

@@ -1,0 +1,89 @@
+/**
+ * @module runtime/validate
+ * Checks items against the model's declared inputs before predict runs, and
+ * predict's results against its declared outputs after. Problems become
+ * per-item errors (INVALID_ARGUMENT / INTERNAL) that name the key and the limit.
+ * Chassis does none of this: an unknown key reached predict as empty bytes.
+ */
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
+import { describeKeys, json } from "../model/item.js";
+import type { ModelMetadata } from "../model/metadata.js";
+import { formatBytes } from "../model/units.js";
+import type { RawItem } from "./outcome.js";
+
+/** Returns the reason an item cannot be predicted, or undefined when it is fine. */
+export function checkItem(item: RawItem, metadata: ModelMetadata): ChassisError | undefined {
+  const problems: string[] = [];
+  const keys = Object.keys(item);
+  for (const key of keys) {
+    const input = metadata.inputs.find((candidate) => candidate.key === key);
+    if (!input) {
+      problems.push(`unknown input "${key}"`);
+      continue;
+    }
+    const size = item[key]?.byteLength ?? 0;
+    if (size > input.maxBytes) {
+      problems.push(
+        `input "${key}" is ${formatBytes(size)} (${size} bytes), over its max_size of ${input.maxSize} (${input.maxBytes} bytes)`,
+      );
+    }
+  }
+  for (const input of metadata.inputs) {
+    if (input.required && !Object.hasOwn(item, input.key)) problems.push(`missing input "${input.key}"`);
+  }
+  if (keys.length === 0 && problems.length === 0) problems.push("the item has no inputs");
+  if (problems.length === 0) return undefined;
+  const code = problems.some((p) => p.includes("over its max_size")) ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT;
+  return new ChassisError(
+    code,
+    `${problems.join("; ")} (item has ${describeKeys(keys)}; the model's inputs are ${describeInputs(metadata)})`,
+  );
+}
+
+function describeInputs(metadata: ModelMetadata): string {
+  return metadata.inputs.map((input) => `"${input.key}"${input.required ? "" : " (optional)"}`).join(", ");
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Turns what predict returned into output bytes. Strings become UTF-8; a
+ * plain value for a JSON output is JSON-encoded; anything else is an error
+ * that says what was expected.
+ */
+export function encodeOutputs(result: unknown, metadata: ModelMetadata): Record<string, Uint8Array> {
+  if (typeof result !== "object" || result === null || Array.isArray(result) || result instanceof Uint8Array) {
+    throw new ChassisError(
+      Code.INTERNAL,
+      `predict returned ${describeValue(result)}; expected an object keyed by output (${metadata.outputs.map((o) => `"${o.key}"`).join(", ")})`,
+    );
+  }
+  const outputs: Record<string, Uint8Array> = {};
+  for (const [key, value] of Object.entries(result)) {
+    const output = metadata.outputs.find((candidate) => candidate.key === key);
+    if (!output) {
+      throw new ChassisError(
+        Code.INTERNAL,
+        `predict returned output "${key}", which the model does not declare (declared: ${metadata.outputs.map((o) => `"${o.key}"`).join(", ")})`,
+      );
+    }
+    if (value instanceof Uint8Array) outputs[key] = value;
+    else if (typeof value === "string") outputs[key] = encoder.encode(value);
+    else if (output.mediaType === "application/json") outputs[key] = json(value);
+    else {
+      throw new ChassisError(
+        Code.INTERNAL,
+        `predict returned ${describeValue(value)} for output "${key}" (${output.mediaType}); expected bytes (Uint8Array) or a string`,
+      );
+    }
+  }
+  return outputs;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "bytes";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}

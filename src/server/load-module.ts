@@ -1,0 +1,60 @@
+/**
+ * @module server/load-module
+ * Finds and imports a model module (TypeScript or JavaScript) and returns the
+ * Model it exports. TypeScript is compiled on the fly by tsx's loader, so
+ * `chassis serve model.ts` needs no build step.
+ */
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
+import { ToolError } from "../core/tool-error.js";
+import { isModel, type Model } from "../model/define.js";
+
+/** Files looked for, in order, when the model path is a folder. */
+export const MODEL_FILES = ["model.ts", "model.mts", "model.js", "model.mjs", "index.ts", "index.mts", "index.js", "index.mjs"];
+
+let tsLoaderRegistered = false;
+
+export function resolveModelFile(path: string): string {
+  const absolute = resolve(path);
+  if (!existsSync(absolute)) {
+    throw new ToolError("CHASSIS_MODULE_NOT_FOUND", `model not found: ${path} does not exist`, {
+      hint: "pass a model file (model.ts) or a folder holding one, e.g. examples/echo",
+    });
+  }
+  if (!statSync(absolute).isDirectory()) return absolute;
+  const found = MODEL_FILES.map((name) => join(absolute, name)).find((file) => existsSync(file));
+  if (!found) {
+    throw new ToolError("CHASSIS_MODULE_NOT_FOUND", `model not found: folder ${path} has none of ${MODEL_FILES.join(", ")}`);
+  }
+  return found;
+}
+
+export async function loadModelModule(path: string): Promise<{ model: Model; file: string }> {
+  const file = resolveModelFile(path);
+  if (/\.[mc]?tsx?$/.test(file) && !tsLoaderRegistered) {
+    const { register } = await import("tsx/esm/api");
+    register();
+    tsLoaderRegistered = true;
+  }
+  let exports: Record<string, unknown>;
+  try {
+    exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof ChassisError && error.code === Code.INVALID_ARGUMENT) {
+      throw new ToolError("CHASSIS_INVALID_MODEL", `${path}: ${error.message}`, { cause: error });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ToolError("CHASSIS_MODULE_FAILED", `importing ${path} failed: ${reason}`, { cause: error });
+  }
+  const model = [exports.default, exports.model].find(isModel);
+  if (!model) {
+    const names = Object.keys(exports);
+    throw new ToolError("CHASSIS_INVALID_MODEL", `${path} exports no model (found ${names.length ? names.join(", ") : "no exports"})`, {
+      hint: "end the module with: export default defineModel({ ... })",
+    });
+  }
+  return { model, file };
+}

@@ -1,0 +1,99 @@
+/**
+ * @module server/serve
+ * Wires a model to its servers: import the module, load the model (before
+ * the port opens, by default), listen, and drain gracefully on a Shutdown
+ * call or SIGTERM/SIGINT: stop accepting, let accepted calls finish, unload.
+ */
+import { createLogger, type Logger } from "../core/log.js";
+import { ToolError } from "../core/tool-error.js";
+import { OmiServer, PortError } from "../omi/server.js";
+import { Runtime } from "../runtime/runtime.js";
+import type { ServerConfig } from "./config.js";
+import { loadModelModule } from "./load-module.js";
+
+export interface RunningServer {
+  readonly runtime: Runtime;
+  readonly omi: OmiServer;
+  /** The OMI port actually bound (differs from the config with port 0). */
+  readonly omiPort: number;
+  /** Starts a graceful drain (idempotent); resolves when everything is closed. */
+  shutdown(reason: string): Promise<void>;
+  /** Resolves once the server has drained and closed, whatever started it. */
+  readonly closed: Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Install SIGTERM/SIGINT handlers that drain (a second signal forces exit). @default false */
+  handleSignals?: boolean;
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const { model, file } = await loadModelModule(config.modelPath);
+  const runtime = new Runtime(model, { log });
+  log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
+
+  if (config.load === "start") {
+    // A failed load does not stop the server: Status answers 500 and retries it, as in Chassis.
+    await runtime.load().catch(() => log.warn("serving anyway: Status will report the failure and retry the load"));
+  }
+
+  let finish: () => void = () => {};
+  const closed = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  let draining: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    draining ??= (async () => {
+      log.info(`shutting down (${reason}): draining calls in flight`);
+      await omi.close(config.drainTimeoutMs);
+      await runtime.drain(config.drainTimeoutMs);
+      log.info("shut down cleanly");
+      finish();
+    })();
+    return draining;
+  };
+
+  const omi = new OmiServer(runtime, {
+    host: config.host,
+    port: config.omiPort,
+    maxMessageBytes: config.maxMessageBytes,
+    log,
+    onShutdown: () => void shutdown("Shutdown call"),
+  });
+  let omiPort: number;
+  try {
+    omiPort = await omi.listen();
+  } catch (error) {
+    omi.forceClose();
+    if (error instanceof PortError) {
+      throw new ToolError("CHASSIS_PORT_IN_USE", `OMI: ${error.message}`, {
+        hint: "choose another port with --port or PSC_MODEL_PORT, or stop the other process",
+        cause: error,
+      });
+    }
+    throw error;
+  }
+
+  if (options.handleSignals) {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        log.warn(`second ${signal}: closing at once`);
+        omi.forceClose();
+        process.exit(1);
+      }
+      void shutdown(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    void closed.then(() => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    });
+  }
+
+  return { runtime, omi, omiPort, shutdown, closed };
+}
