@@ -1,0 +1,106 @@
+/**
+ * Test helpers: start a real chassis-ts server, in this process (fast, for
+ * behaviour) or as a child `chassis serve` process (for exit codes, signals
+ * and clients in other languages). Every server listens on a free port.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { createLogger } from "../../src/core/log.js";
+import { resolveServerConfig, type ServerFlags } from "../../src/server/config.js";
+import { type RunningServer, startServer } from "../../src/server/serve.js";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const CHASSIS_BIN = fileURLToPath(new URL("../../bin/chassis.js", import.meta.url));
+
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+}
+
+/** Starts a server in this process on a free loopback port. */
+export async function startInProcess(modelPath: string, flags: ServerFlags = {}): Promise<RunningServer> {
+  const config = resolveServerConfig(modelPath, { host: "127.0.0.1", port: "0", ...flags }, {});
+  return startServer(config, { log: createLogger(process.env.TEST_LOG === "1" ? "debug" : "silent") });
+}
+
+export interface ChildServer {
+  readonly process: ChildProcess;
+  readonly port: number;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) once the process ends. */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Spawns `chassis serve` and waits until its OMI port is listening. */
+export async function spawnServer(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ChildServer> {
+  const child = spawn(process.execPath, [CHASSIS_BIN, "serve", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, PSC_MODEL_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  child.stdout.resume();
+  const exited = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    const check = () => {
+      const match = /OMI gRPC server listening on .*:(\d+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stderr.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${stderr}`));
+    });
+  });
+  return {
+    process: child,
+    port,
+    stderr: () => stderr,
+    exited,
+    kill: (signal = "SIGTERM") => {
+      child.kill(signal);
+    },
+  };
+}
+
+/** Runs the chassis CLI to completion. */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHASSIS_BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`chassis ${args.join(" ")} did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
