@@ -154,8 +154,10 @@ export class PortError extends Error {
     readonly port: number,
     cause: Error,
   ) {
-    const inUse = /EADDRINUSE|address already in use|No address added/i.test(cause.message);
-    super(inUse ? `port ${port} on ${host} is already in use by another process` : `cannot listen on ${host}:${port}: ${cause.message}`, {
+    const inUse = /EADDRINUSE/.test(cause.message);
+    // grpc-js wraps the socket error: "No address added ... errors: [listen EADDRNOTAVAIL: ...]".
+    const detail = /errors: \[(.*)\]/.exec(cause.message)?.[1] ?? cause.message;
+    super(inUse ? `port ${port} on ${host} is already in use by another process` : `cannot listen on ${host}:${port}: ${detail}`, {
       cause,
     });
   }

@@ -4,6 +4,7 @@
  * the port opens, by default), listen, and drain gracefully on a Shutdown
  * call or SIGTERM/SIGINT: stop accepting, let accepted calls finish, unload.
  */
+import { logVerbosity, setLogger, setLogVerbosity } from "@grpc/grpc-js";
 import { createLogger, type Logger } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
 import { OmiServer, PortError } from "../omi/server.js";
@@ -30,6 +31,7 @@ export interface StartOptions {
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
+  routeGrpcLogs(log);
   const { model, file } = await loadModelModule(config.modelPath);
   const runtime = new Runtime(model, { log });
   log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
@@ -96,4 +98,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
 
   return { runtime, omi, omiPort, shutdown, closed };
+}
+
+/** grpc-js logs to the console on its own (e.g. a failed bind); send that to our logger at debug level. */
+function routeGrpcLogs(log: Logger): void {
+  const write = (...args: unknown[]) => log.debug(`grpc-js: ${args.map(String).join(" ")}`);
+  setLogger({ error: write, info: write, debug: write });
+  setLogVerbosity(logVerbosity.ERROR);
 }

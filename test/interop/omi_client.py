@@ -171,6 +171,7 @@ def run_all(channel, pb, health_pb, refl_pb):
         r = status(pb.StatusRequest(), timeout=TIMEOUT)
         expect(r.status_code, 200, "status_code")
         expect(r.status, "OK", "status")
+        expect(r.message, "Model Initialized Successfully.", "message of the first Status")
         info = r.model_info
         expect(info.model_name, "Echo", "model_info.model_name")
         expect(info.model_version, "1.0.0", "model_info.model_version")

@@ -1,0 +1,118 @@
+/**
+ * Wire compatibility with an independent client: the official Python gRPC and
+ * protobuf libraries (Debian python3-grpcio, python3-grpc-tools,
+ * python3-protobuf) drive a `chassis serve examples/echo` child process
+ * through omi_client.py: OMI Status/Run/Shutdown with stubs generated from
+ * proto/model.proto, grpc.health.v1 Check, reflection v1 and v1alpha, and a
+ * client built only from the descriptors that reflection returned.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { spawnServer } from "../helpers/server.js";
+
+const PYTHON = "/usr/bin/python3";
+const SCRIPT = fileURLToPath(new URL("./omi_client.py", import.meta.url));
+const INSTALL_HINT = "apt-get install python3-grpcio python3-grpc-tools";
+
+/** Checks omi_client.py must report as ok, in this order. */
+const EXPECTED_CHECKS = [
+  "generate_stubs",
+  "connect",
+  "status",
+  "status_again",
+  "run_batch",
+  "run_unknown_key",
+  "run_empty",
+  "health_check",
+  "reflection_v1alpha",
+  "reflection_v1",
+  "reflection_only_client",
+  "shutdown",
+];
+
+function pythonProblem(): string | undefined {
+  const probe = spawnSync(PYTHON, ["-c", "import grpc, grpc_tools, google.protobuf"], { encoding: "utf8", timeout: 30_000 });
+  if (probe.error) return `${PYTHON} cannot run (${probe.error.message})`;
+  if (probe.status !== 0) return `${PYTHON} cannot import grpc, grpc_tools: ${probe.stderr.trim().split("\n").at(-1) ?? ""}`;
+  return undefined;
+}
+
+const problem = pythonProblem();
+const skip = problem && !process.env.CI ? `${problem}; install with \`${INSTALL_HINT}\`` : false;
+
+interface CheckLine {
+  check: string;
+  ok: boolean;
+  detail?: unknown;
+}
+
+function runPython(args: string[], timeoutMs: number): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`omi_client.py did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? -1, stdout, stderr });
+    });
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+test("the official Python gRPC client talks to the OMI server (stubs, health, reflection v1/v1alpha, Shutdown)", { skip }, async () => {
+  if (problem) assert.fail(`CI is set and ${problem}; install with \`${INSTALL_HINT}\``);
+
+  const server = await spawnServer(["examples/echo", "--host", "127.0.0.1"]);
+  let serverExited = false;
+  void server.exited.then(() => {
+    serverExited = true;
+  });
+  try {
+    const result = await runPython([SCRIPT, `127.0.0.1:${server.port}`], 60_000);
+    const transcript = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}\nserver stderr:\n${server.stderr()}`;
+
+    const lines: CheckLine[] = result.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as CheckLine | { summary: true })
+      .filter((line): line is CheckLine => "check" in line);
+    const failed = lines.filter((line) => !line.ok);
+    assert.deepEqual(failed, [], `failed checks:\n${transcript}`);
+    assert.deepEqual(
+      lines.map((line) => line.check),
+      EXPECTED_CHECKS,
+      `checks reported:\n${transcript}`,
+    );
+    assert.equal(result.code, 0, transcript);
+
+    // Shutdown was the last call: the server drains and exits 0 on its own.
+    const code = await withTimeout(server.exited, 5_000, `server did not exit after Shutdown:\n${server.stderr()}`);
+    assert.equal(code, 0, `server exit code after Shutdown\n${server.stderr()}`);
+    assert.match(server.stderr(), /shutting down \(Shutdown call\)/);
+  } finally {
+    if (!serverExited) server.kill("SIGKILL");
+  }
+});
