@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Code, type ItemOutcome } from "chassis-ts";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { Code, type ItemOutcome } from "../../src/index.js";
 import { CLASSES, type Digit, loadDigits, PIXELS, splitDigits } from "./dataset.js";
 import model from "./model.js";
 

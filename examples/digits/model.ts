@@ -5,8 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { ChassisError, Code, defineModel, json, type ModelItem, type ModelOutputs } from "chassis-ts";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { ChassisError, Code, defineModel, json, type ModelItem, type ModelOutputs } from "../../src/index.js";
 
 const PIXELS = 64;
 const CLASSES = 10;

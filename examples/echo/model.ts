@@ -3,7 +3,7 @@
  * unchanged. An item with an input `raise` makes predict throw with that
  * input's text as the message, which tests of the error paths rely on.
  */
-import { defineModel } from "../../src/index.js";
+import { defineModel } from "chassis-ts";
 
 export default defineModel({
   name: "Echo",

@@ -125,7 +125,9 @@ export class OmiClient {
 
 function callError(address: string, method: string, error: ServiceError): ChassisError {
   const name = GrpcStatus[error.code] ?? String(error.code);
-  return new ChassisError(error.code as number as Code, `${method} at ${address} failed: ${name}: ${error.details || error.message}`, {
+  // grpc-js appends an empty "Resolution note:" to connection errors.
+  const details = (error.details || error.message).replace(/\.? ?Resolution note: *$/, "");
+  return new ChassisError(error.code as number as Code, `${method} at ${address} failed: ${name}: ${details}`, {
     cause: error,
   });
 }

@@ -21,12 +21,21 @@ export class ChassisError extends Error {
    */
   static from(reason: unknown, fallback: Code = Code.UNKNOWN): ChassisError {
     if (reason instanceof ChassisError) return reason;
+    if (isForeignChassisError(reason)) return new ChassisError(reason.code, reason.message, { cause: reason });
     if (reason instanceof Error) {
       if (reason.name === "AbortError") return new ChassisError(Code.CANCELLED, reason.message, { cause: reason });
       return new ChassisError(fallback, reason.message, { cause: reason });
     }
     return new ChassisError(fallback, describeThrown(reason), { cause: reason });
   }
+}
+
+/**
+ * A ChassisError from another copy of this package (a model importing its own
+ * chassis-ts, or src/ under tsx next to dist/): same name and a numeric code.
+ */
+export function isForeignChassisError(value: unknown): value is Error & { code: Code } {
+  return value instanceof Error && value.name === "ChassisError" && typeof (value as { code?: unknown }).code === "number";
 }
 
 /** Text for a thrown non-Error value (`throw "x"`, `throw {a:1}`). */

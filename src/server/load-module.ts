@@ -8,7 +8,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Code } from "../core/code.js";
-import type { ChassisError } from "../core/error.js";
+import { ChassisError, isForeignChassisError } from "../core/error.js";
 import { ToolError } from "../core/tool-error.js";
 import { isModel, type Model } from "../model/define.js";
 
@@ -44,7 +44,7 @@ export async function loadModelModule(path: string): Promise<{ model: Model; fil
     exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     // By name, not instanceof: a model may import another copy of chassis-ts (src/ under tsx, or its own node_modules).
-    if (error instanceof Error && error.name === "ChassisError" && (error as ChassisError).code === Code.INVALID_ARGUMENT) {
+    if ((error instanceof ChassisError || isForeignChassisError(error)) && error.code === Code.INVALID_ARGUMENT) {
       throw new ToolError("CHASSIS_INVALID_MODEL", `${path}: ${error.message}`, { cause: error });
     }
     const reason = error instanceof Error ? error.message : String(error);

@@ -1,0 +1,58 @@
+// Import direction (docs/architecture.md): core <- model/runtime <- protocols (omi) <- server <- cli.
+// The runtime knows no protocol; protocols know neither each other nor the server; nothing imports the CLI.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    { name: "no-circular", severity: "error", from: {}, to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } } },
+    {
+      name: "core-is-a-leaf",
+      comment: "src/core is the shared vocabulary (codes, errors, logging); it imports nothing of ours.",
+      severity: "error",
+      from: { path: "^src/core/" },
+      to: { path: "^src/(?!core/)" },
+    },
+    {
+      name: "runtime-knows-no-protocol",
+      severity: "error",
+      from: { path: "^src/(runtime|model)/" },
+      to: { path: "^src/(omi|kserve|server|cli|client|build|engine)/" },
+    },
+    {
+      name: "protocols-are-independent",
+      comment: "A protocol adapter imports the core, the runtime and its own files only.",
+      severity: "error",
+      from: { path: "^src/(omi|kserve)/" },
+      to: { path: "^src/(server|cli|client|build|engine)/" },
+    },
+    {
+      name: "omi-does-not-import-kserve",
+      severity: "error",
+      from: { path: "^src/omi/" },
+      to: { path: "^src/kserve/" },
+    },
+    {
+      name: "kserve-does-not-import-omi",
+      severity: "error",
+      from: { path: "^src/kserve/" },
+      to: { path: "^src/omi/" },
+    },
+    {
+      name: "clients-need-no-server",
+      severity: "error",
+      from: { path: "^src/client/" },
+      to: { path: "^src/(server|cli|runtime|model)/" },
+    },
+    {
+      name: "nothing-imports-the-cli",
+      severity: "error",
+      from: { pathNot: "^src/cli/" },
+      to: { path: "^src/cli/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "\\.test\\.ts$" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+  },
+};

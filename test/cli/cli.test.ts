@@ -1,0 +1,146 @@
+/**
+ * The `chassis` command as users run it: real processes, real ports, and the
+ * exit statuses of the tool error catalog (src/core/tool-error.ts).
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import { describe, test } from "node:test";
+import { TOOL_ERRORS } from "../../src/core/tool-error.js";
+import { fixture, runCli, spawnServer } from "../helpers/server.js";
+
+const exit = (id: keyof typeof TOOL_ERRORS) => TOOL_ERRORS[id].exit;
+
+describe("chassis (usage)", () => {
+  test("--help prints usage and exits 0; no command exits 2; an unknown command names itself", async () => {
+    const help = await runCli(["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /chassis serve <model>/);
+    assert.equal((await runCli([])).code, exit("CHASSIS_USAGE"));
+    const unknown = await runCli(["frobnicate"]);
+    assert.equal(unknown.code, exit("CHASSIS_USAGE"));
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  });
+
+  test("an unknown flag and a bad port are usage errors naming them", async () => {
+    const flag = await runCli(["serve", "examples/echo", "--prot", "1"]);
+    assert.equal(flag.code, exit("CHASSIS_USAGE"));
+    assert.match(flag.stderr, /--prot/);
+    const port = await runCli(["serve", "examples/echo"], { PSC_MODEL_PORT: "http" });
+    assert.equal(port.code, exit("CHASSIS_USAGE"));
+    assert.match(port.stderr, /PSC_MODEL_PORT="http" is not a port/);
+  });
+});
+
+describe("chassis serve (start-up failures)", () => {
+  test("a missing module exits 3 with CHASSIS_MODULE_NOT_FOUND", async () => {
+    const result = await runCli(["serve", "examples/nope"]);
+    assert.equal(result.code, exit("CHASSIS_MODULE_NOT_FOUND"));
+    assert.match(result.stderr, /\[CHASSIS_MODULE_NOT_FOUND\]: model not found: examples\/nope does not exist/);
+  });
+
+  test("a folder without a model file exits 3 and lists what it looked for", async () => {
+    const result = await runCli(["serve", "docs"]);
+    assert.equal(result.code, exit("CHASSIS_MODULE_NOT_FOUND"));
+    assert.match(result.stderr, /has none of model\.ts, model\.mts/);
+  });
+
+  test("invalid metadata exits 4 naming every problem", async () => {
+    const result = await runCli(["serve", fixture("invalid-metadata.ts")]);
+    assert.equal(result.code, exit("CHASSIS_INVALID_MODEL"));
+    assert.match(result.stderr, /version must not be empty/);
+    assert.match(result.stderr, /inputs must list at least one input/);
+    assert.match(result.stderr, /outputs\[0\]\.maxSize "lots" is not a size/);
+  });
+
+  test("a module without a model export exits 4 and says what to export", async () => {
+    const result = await runCli(["serve", fixture("no-model.ts")]);
+    assert.equal(result.code, exit("CHASSIS_INVALID_MODEL"));
+    assert.match(result.stderr, /exports no model \(found answer\)/);
+    assert.match(result.stderr, /export default defineModel/);
+  });
+
+  test("a busy port exits 6 with CHASSIS_PORT_IN_USE", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const result = await runCli(["serve", "examples/echo", "--host", "127.0.0.1", "--port", String(port)]);
+      assert.equal(result.code, exit("CHASSIS_PORT_IN_USE"));
+      assert.match(result.stderr, new RegExp(`port ${port} on 127.0.0.1 is already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe("chassis test", () => {
+  test("prints each output, JSON pretty-printed", async () => {
+    const result = await runCli(["test", "examples/echo", "--input", 'input={"a":[1,2]}']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'item 0: ok\n  results.json:\n    {\n      "a": [\n        1,\n        2\n      ]\n    }\n');
+  });
+
+  test("a failing item prints its error and exits 10", async () => {
+    const result = await runCli(["test", "examples/echo", "--input", "raise=requested failure"]);
+    assert.equal(result.code, exit("CHASSIS_ITEM_FAILED"));
+    assert.equal(result.stdout, "item 0: failed\n  error: requested failure\n");
+  });
+
+  test("reads --input key=@file and runs the digits model", async () => {
+    const result = await runCli(["test", "examples/digits", "--input", "input=@examples/digits/sample.json", "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const [item] = JSON.parse(result.stdout) as Array<{ success: boolean; outputs: Record<string, string> }>;
+    assert.equal(item?.success, true);
+    const prediction = JSON.parse(item?.outputs["results.json"] ?? "") as { classPredictions: Array<{ class: number }> };
+    assert.equal(prediction.classPredictions[0]?.class, 1);
+  });
+
+  test("an unreadable input file or a malformed --input exits 7", async () => {
+    const missing = await runCli(["test", "examples/echo", "--input", "input=@nowhere.bin"]);
+    assert.equal(missing.code, exit("CHASSIS_BAD_INPUT"));
+    assert.match(missing.stderr, /--input input=@nowhere\.bin: cannot read the file \(no such file\)/);
+    const malformed = await runCli(["test", "examples/echo", "--input", "novalue"]);
+    assert.equal(malformed.code, exit("CHASSIS_BAD_INPUT"));
+    assert.match(malformed.stderr, /"novalue" is not key=value/);
+  });
+});
+
+describe("chassis client", () => {
+  test("status, run and shutdown against chassis serve examples/digits", async () => {
+    const server = await spawnServer(["examples/digits", "--host", "127.0.0.1"]);
+    try {
+      const port = String(server.port);
+      const status = await runCli(["client", "status", "--port", port, "--wait", "10s"]);
+      assert.equal(status.code, 0, status.stderr);
+      const parsed = JSON.parse(status.stdout) as { statusCode: number; modelInfo: { modelName: string } };
+      assert.equal(parsed.statusCode, 200);
+      assert.equal(parsed.modelInfo.modelName, "Digits Classifier");
+
+      const run = await runCli(["client", "run", "--port", port, "--input", "input=@examples/digits/sample.json"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^200 OK: Inference executed\nitem 0: ok\n {2}results\.json:\n/);
+      assert.match(run.stdout, /"class": 1,/);
+
+      const bad = await runCli(["client", "run", "--port", port, "--input", "input=[1,2,3]"]);
+      assert.equal(bad.code, exit("CHASSIS_ITEM_FAILED"));
+      assert.match(bad.stdout, /error: input must be a JSON array of 64 numbers/);
+
+      const shutdown = await runCli(["client", "shutdown", "--port", port]);
+      assert.equal(shutdown.code, 0);
+      assert.match(shutdown.stdout, /"message":"Model Shutdown Successfully\."/);
+      assert.equal(await server.exited, 0);
+    } finally {
+      server.kill("SIGKILL");
+    }
+  });
+
+  test("a server that is not there exits 8 (CHASSIS_UNREACHABLE)", async () => {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const { port } = probe.address() as net.AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const result = await runCli(["client", "status", "--port", String(port), "--timeout", "2s"]);
+    assert.equal(result.code, exit("CHASSIS_UNREACHABLE"));
+    assert.match(result.stderr, /\[CHASSIS_UNREACHABLE\]: Status at localhost:\d+ failed: UNAVAILABLE/);
+  });
+});
