@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { delimiter, join, relative, resolve } from "node:path";
 
 const bin = (name) => join("node_modules", ".bin", name);
 
@@ -30,7 +30,9 @@ function checkGenerated() {
   process.stdout.write("\n== generated code: buf generate into a temporary folder and compare with src/omi/gen\n");
   const out = mkdtempSync(join(tmpdir(), "chassis-gen-"));
   try {
-    const result = spawnSync(bin("buf"), ["generate", "-o", out], { stdio: "inherit" });
+    // buf finds the protoc-gen-es plugin on PATH, as under `npm run`.
+    const env = { ...process.env, PATH: `${resolve("node_modules/.bin")}${delimiter}${process.env.PATH ?? ""}` };
+    const result = spawnSync(bin("buf"), ["generate", "-o", out], { stdio: "inherit", env });
     if (result.status !== 0) process.exit(result.status || 1);
     const fresh = join(out, "src/omi/gen");
     const want = files(fresh)

@@ -10,7 +10,7 @@ import { loadModelModule } from "../src/server/load-module.js";
 import { ROOT, runCli, spawnServer } from "./helpers/server.js";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-const blocks = (lang: string) => [...readme.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1] ?? "");
+const blocks = (lang: string) => [...readme.matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, "g"))].map((m) => m[1] ?? "");
 
 test("the README's model runs through the published entry point and echoes its input", async () => {
   const [source] = blocks("ts");
@@ -19,7 +19,7 @@ test("the README's model runs through the published entry point and echoes its i
   mkdirSync(dir, { recursive: true });
   try {
     const file = join(dir, "model.ts");
-    writeFileSync(file, source);
+    writeFileSync(file, source ?? "");
     const { model } = await loadModelModule(file);
     const [outcome] = await model.test([{ input: "hi" }]);
     assert.ok(outcome?.ok);

@@ -64,22 +64,18 @@ export class Model<S = unknown> {
     if (typeof definition !== "object" || definition === null) {
       throw new ChassisError(Code.INVALID_ARGUMENT, "invalid model: defineModel() needs an object");
     }
+    const problems: string[] = [];
     const hasSingle = typeof definition.predict === "function";
     const hasBatch = typeof definition.predictBatch === "function";
     if (hasSingle === hasBatch) {
       const what = hasSingle ? "both predict and predictBatch" : "neither predict nor predictBatch";
-      throw new ChassisError(
-        Code.INVALID_ARGUMENT,
-        `invalid model "${definition.name ?? ""}": it has ${what}; give exactly one (predict(item, ctx) or predictBatch(items, ctx) with batchSize)`,
-      );
+      problems.push(`it has ${what}; give exactly one (predict(item, ctx) or predictBatch(items, ctx) with batchSize)`);
     }
     for (const hook of ["load", "unload"] as const) {
-      if (definition[hook] !== undefined && typeof definition[hook] !== "function") {
-        throw new ChassisError(Code.INVALID_ARGUMENT, `invalid model "${definition.name ?? ""}": ${hook} must be a function`);
-      }
+      if (definition[hook] !== undefined && typeof definition[hook] !== "function") problems.push(`${hook} must be a function`);
     }
     const batchSize = hasBatch ? (definition.batchSize ?? DEFAULT_BATCH_SIZE) : 1;
-    this.metadata = normalizeMetadata(definition, batchSize);
+    this.metadata = normalizeMetadata(definition, batchSize, problems);
     this.definition = Object.freeze({ ...definition });
     Object.freeze(this);
   }

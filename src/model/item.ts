@@ -7,8 +7,12 @@ import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import type { InputMetadata } from "./metadata.js";
 
-/** A predict function's result: output key -> bytes, or a string sent as UTF-8. */
-export type ModelOutputs = Record<string, Uint8Array | string>;
+/**
+ * A predict function's result: output key -> bytes, a string (sent as UTF-8),
+ * or, for an output whose media type is application/json, any JSON value.
+ */
+export type ModelOutputs = Record<string, OutputValue>;
+export type OutputValue = Uint8Array | string | number | boolean | null | readonly unknown[] | { readonly [key: string]: unknown };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8");

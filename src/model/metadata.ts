@@ -113,10 +113,11 @@ const DURATION_HINT = "a duration such as 500ms, 60s or 5m";
 
 /**
  * Fills Chassis's defaults into a spec and checks it, reporting every problem
- * at once. Throws ChassisError(INVALID_ARGUMENT) naming each bad field.
+ * at once, with `otherProblems` (e.g. about the functions) first. Throws
+ * ChassisError(INVALID_ARGUMENT) naming each bad field.
  */
-export function normalizeMetadata(spec: MetadataSpec, batchSize: number): ModelMetadata {
-  const problems: string[] = [];
+export function normalizeMetadata(spec: MetadataSpec, batchSize: number, otherProblems: readonly string[] = []): ModelMetadata {
+  const problems: string[] = [...otherProblems];
   const text = (value: unknown, field: string, required = false): string => {
     if (value === undefined || value === null) {
       if (required) problems.push(`${field} is required (a non-empty string)`);
@@ -167,7 +168,7 @@ export function normalizeMetadata(spec: MetadataSpec, batchSize: number): ModelM
       const [maxSize, maxBytes] = size(input?.maxSize, `inputs[${i}].maxSize`);
       inputs.push({
         key,
-        mediaTypes: Object.freeze([...mediaTypes]),
+        mediaTypes: Object.freeze(Array.isArray(mediaTypes) ? [...mediaTypes] : []),
         maxSize,
         maxBytes,
         description: text(input?.description, `inputs[${i}].description`),

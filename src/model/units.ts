@@ -5,7 +5,7 @@
  * wire unchanged; the numbers drive the runtime's limits.
  */
 
-const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)$/i;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])i?)?(b?)$/i;
 const SIZE_FACTORS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /**
@@ -33,12 +33,18 @@ export function parseDuration(text: string): number | undefined {
 
 /** `1048576` -> `1M`, for messages that name a limit. */
 export function formatBytes(bytes: number): string {
-  for (const [unit, factor] of [
-    ["G", 1024 ** 3],
-    ["M", 1024 ** 2],
+  const units = [
     ["K", 1024],
-  ] as const) {
-    if (bytes >= factor) return `${Number((bytes / factor).toFixed(2))}${unit}`;
+    ["M", 1024 ** 2],
+    ["G", 1024 ** 3],
+  ] as const;
+  for (let i = units.length - 1; i >= 0; i--) {
+    const [unit, factor] = units[i] as (typeof units)[number];
+    if (bytes < factor) continue;
+    const value = Number((bytes / factor).toFixed(2));
+    // Rounding can reach the next unit: 1048575 bytes reads 1M, not 1024K.
+    const next = units[i + 1];
+    return value >= 1024 && next ? `1${next[0]}` : `${value}${unit}`;
   }
   return `${bytes} bytes`;
 }

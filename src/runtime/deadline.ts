@@ -8,39 +8,43 @@
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export async function withDeadline<T>(
   work: (signal: AbortSignal) => T | Promise<T>,
   timeoutMs: number,
   timeoutText: string,
   parent?: AbortSignal,
 ): Promise<T> {
+  const cancelled = () => new ChassisError(Code.CANCELLED, "the call was cancelled by the client");
+  if (parent?.aborted) throw cancelled();
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onParentAbort: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new ChassisError(
-        Code.DEADLINE_EXCEEDED,
-        `predict did not finish within the run timeout of ${timeoutText} (timeout.run)`,
-      );
-      controller.abort(error);
-      reject(error);
-    }, timeoutMs);
+    // setTimeout fires at once above 2^31-1 ms (~24.8 days); such a timeout is as good as none.
+    if (timeoutMs <= MAX_TIMER_MS) {
+      timer = setTimeout(() => {
+        const error = new ChassisError(
+          Code.DEADLINE_EXCEEDED,
+          `predict did not finish within the run timeout of ${timeoutText} (timeout.run)`,
+        );
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    }
     if (parent) {
       onParentAbort = () => {
-        const error = new ChassisError(Code.CANCELLED, "the call was cancelled by the client");
+        const error = cancelled();
         controller.abort(error);
         reject(error);
       };
-      if (parent.aborted) onParentAbort();
-      else parent.addEventListener("abort", onParentAbort, { once: true });
+      parent.addEventListener("abort", onParentAbort, { once: true });
     }
   });
   try {
-    const running = Promise.resolve().then(() => work(controller.signal));
-    // A late rejection of an abandoned predict must not become an unhandled rejection.
-    running.catch(() => {});
-    return await Promise.race([running, stopped]);
+    // Promise.race also handles a late rejection of an abandoned predict.
+    return await Promise.race([Promise.resolve().then(() => work(controller.signal)), stopped]);
   } finally {
     clearTimeout(timer);
     if (parent && onParentAbort) parent.removeEventListener("abort", onParentAbort);

@@ -106,7 +106,11 @@ export class Runtime<S = unknown> {
           ? new ChassisError(Code.DEADLINE_EXCEEDED, `load() did not finish within timeout.status (${metadata.timeout.status})`)
           : reason;
       });
-      if (this.#state !== "loading") return; // drained while loading
+      if (this.#state !== "loading") {
+        // Drained while loading: release what the load made, and say the model is not serving.
+        await this.model.definition.unload?.(state);
+        throw new ChassisError(Code.UNAVAILABLE, "the model is shutting down; the load that finished during the drain was undone");
+      }
       this.#modelState = state;
       this.#executor = new DirectExecutor(this.model, state, this.#log);
       this.#loadError = undefined;

@@ -8,7 +8,7 @@
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { describeKeys, json } from "../model/item.js";
-import type { ModelMetadata } from "../model/metadata.js";
+import type { ModelMetadata, OutputMetadata } from "../model/metadata.js";
 import { formatBytes } from "../model/units.js";
 import type { RawItem } from "./outcome.js";
 
@@ -70,7 +70,7 @@ export function encodeOutputs(result: unknown, metadata: ModelMetadata): Record<
     }
     if (value instanceof Uint8Array) outputs[key] = value;
     else if (typeof value === "string") outputs[key] = encoder.encode(value);
-    else if (output.mediaType === "application/json") outputs[key] = json(value);
+    else if (output.mediaType === "application/json") outputs[key] = encodeJson(value, key);
     else {
       throw new ChassisError(
         Code.INTERNAL,
@@ -78,7 +78,28 @@ export function encodeOutputs(result: unknown, metadata: ModelMetadata): Record<
       );
     }
   }
+  for (const [key, bytes] of Object.entries(outputs)) {
+    const output = metadata.outputs.find((candidate) => candidate.key === key) as OutputMetadata;
+    if (bytes.byteLength > output.maxBytes) {
+      throw new ChassisError(
+        Code.INTERNAL,
+        `predict returned ${formatBytes(bytes.byteLength)} (${bytes.byteLength} bytes) for output "${key}", over its max_size of ${output.maxSize}; raise maxSize in the model's outputs if that is expected`,
+      );
+    }
+  }
   return outputs;
+}
+
+/** A JSON output that JSON cannot encode is the model's fault (INTERNAL), not the caller's. */
+function encodeJson(value: unknown, key: string): Uint8Array {
+  try {
+    return json(value);
+  } catch (error) {
+    throw new ChassisError(
+      Code.INTERNAL,
+      `predict returned a value for output "${key}" that JSON cannot encode: ${ChassisError.from(error).message}`,
+    );
+  }
 }
 
 function describeValue(value: unknown): string {

@@ -32,31 +32,30 @@ export interface StartOptions {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
   routeGrpcLogs(log);
-  const { model, file } = await loadModelModule(config.modelPath);
-  const runtime = new Runtime(model, { log });
-  log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
-
-  if (config.load === "start") {
-    // A failed load does not stop the server: Status answers 500 and retries it, as in Chassis.
-    await runtime.load().catch(() => log.warn("serving anyway: Status will report the failure and retry the load"));
-  }
 
   let finish: () => void = () => {};
   const closed = new Promise<void>((resolve) => {
     finish = resolve;
   });
   let draining: Promise<void> | undefined;
+  // Until the servers exist, a stop request only ends start-up.
+  let stopServers = async () => {};
   const shutdown = (reason: string): Promise<void> => {
     draining ??= (async () => {
       log.info(`shutting down (${reason}): draining calls in flight`);
-      await omi.close(config.drainTimeoutMs);
-      await runtime.drain(config.drainTimeoutMs);
+      await stopServers();
       log.info("shut down cleanly");
       finish();
     })();
     return draining;
   };
+  // Signals are handled from the start, so a SIGTERM during a long import or load also exits 0.
+  let forceClose = () => {};
+  if (options.handleSignals) handleSignals(shutdown, closed, () => forceClose(), log);
 
+  const { model, file } = await loadModelModule(config.modelPath);
+  const runtime = new Runtime(model, { log });
+  log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
   const omi = new OmiServer(runtime, {
     host: config.host,
     port: config.omiPort,
@@ -64,40 +63,57 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     log,
     onShutdown: () => void shutdown("Shutdown call"),
   });
-  let omiPort: number;
-  try {
-    omiPort = await omi.listen();
-  } catch (error) {
-    omi.forceClose();
-    if (error instanceof PortError) {
-      throw new ToolError("CHASSIS_PORT_IN_USE", `OMI: ${error.message}`, {
-        hint: "choose another port with --port or PSC_MODEL_PORT, or stop the other process",
-        cause: error,
-      });
-    }
-    throw error;
-  }
+  forceClose = () => omi.forceClose();
+  stopServers = async () => {
+    await omi.close(config.drainTimeoutMs);
+    await runtime.drain(config.drainTimeoutMs);
+  };
+  if (draining) void stopServers(); // stopped during the import: release what was made
 
-  if (options.handleSignals) {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        log.warn(`second ${signal}: closing at once`);
-        omi.forceClose();
-        process.exit(1);
-      }
-      void shutdown(signal);
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-    void closed.then(() => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
+  if (config.load === "start" && !draining) {
+    // A failed load does not stop the server: Status answers 500 and retries it, as in Chassis.
+    const loading = runtime.load().catch(() => {
+      if (!draining) log.warn("serving anyway: Status will report the failure and retry the load");
     });
+    await Promise.race([loading, closed]);
   }
 
+  let omiPort = 0;
+  if (!draining) {
+    try {
+      omiPort = await omi.listen();
+    } catch (error) {
+      omi.forceClose();
+      if (error instanceof PortError) {
+        throw new ToolError("CHASSIS_PORT_IN_USE", `OMI: ${error.message}`, {
+          hint: "choose another port with --port or PSC_MODEL_PORT, or stop the other process",
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
   return { runtime, omi, omiPort, shutdown, closed };
+}
+
+/** SIGTERM/SIGINT drain; a second signal closes at once and exits 1. */
+function handleSignals(shutdown: (reason: string) => Promise<void>, closed: Promise<void>, forceClose: () => void, log: Logger): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn(`second ${signal}: closing at once`);
+      forceClose();
+      process.exit(1);
+    }
+    void shutdown(signal);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  void closed.then(() => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  });
 }
 
 /** grpc-js logs to the console on its own (e.g. a failed bind); send that to our logger at debug level. */

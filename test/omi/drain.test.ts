@@ -4,11 +4,12 @@
  * answer, and the process exits 0 (Chassis exits 143 after Shutdown).
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { describe, test } from "node:test";
 import { OmiClient } from "../../src/client/omi-client.js";
 import { Code } from "../../src/core/code.js";
 import type { ChassisError } from "../../src/core/error.js";
-import { fixture, spawnServer } from "../helpers/server.js";
+import { CHASSIS_BIN, fixture, ROOT, spawnServer } from "../helpers/server.js";
 
 const decode = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 
@@ -59,5 +60,24 @@ describe("graceful drain of chassis serve", () => {
     server.kill("SIGTERM");
     assert.equal(await server.exited, 0);
     assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+  });
+
+  test("SIGTERM during a slow load: the port never opens and the exit status is 0", async () => {
+    const child = spawn(process.execPath, [CHASSIS_BIN, "serve", fixture("slow-load.ts"), "--host", "127.0.0.1", "--port", "0"], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    while (!stderr.includes("model Slow Load 0.1.0 from")) await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = Date.now();
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0, stderr);
+    assert.doesNotMatch(stderr, /listening/);
+    assert.match(stderr, /shutting down \(SIGTERM\)/);
+    assert.ok(Date.now() - started < 5_000);
   });
 });
