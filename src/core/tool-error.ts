@@ -16,6 +16,7 @@ export const TOOL_ERRORS = {
   CHASSIS_UNREACHABLE: { exit: 8, meaning: "the server could not be reached, or did not become ready in time" },
   CHASSIS_CALL_FAILED: { exit: 9, meaning: "the server answered a call with an error status" },
   CHASSIS_ITEM_FAILED: { exit: 10, meaning: "the call worked but one or more items came back with success=false" },
+  CHASSIS_INTERNAL: { exit: 1, meaning: "an unexpected failure inside chassis itself (a bug: please report it with the message)" },
 } as const satisfies Record<string, { exit: number; meaning: string }>;
 
 export type ToolErrorId = keyof typeof TOOL_ERRORS;

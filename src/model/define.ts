@@ -31,6 +31,11 @@ interface DefinitionBase<S> extends MetadataSpec {
   load?: (ctx: LoadContext) => S | Promise<S>;
   /** Runs once at shutdown, after the last predict. */
   unload?: (state: S) => void | Promise<void>;
+  /**
+   * Explains one item (KServe `:explain`); returns any JSON value. Without it,
+   * `:explain` answers 501 as KServe does.
+   */
+  explain?: (item: ModelItem, ctx: PredictContext<S>) => unknown;
 }
 
 export interface SinglePredictDefinition<S> extends DefinitionBase<S> {
@@ -71,7 +76,7 @@ export class Model<S = unknown> {
       const what = hasSingle ? "both predict and predictBatch" : "neither predict nor predictBatch";
       problems.push(`it has ${what}; give exactly one (predict(item, ctx) or predictBatch(items, ctx) with batchSize)`);
     }
-    for (const hook of ["load", "unload"] as const) {
+    for (const hook of ["load", "unload", "explain"] as const) {
       if (definition[hook] !== undefined && typeof definition[hook] !== "function") problems.push(`${hook} must be a function`);
     }
     const batchSize = hasBatch ? (definition.batchSize ?? DEFAULT_BATCH_SIZE) : 1;

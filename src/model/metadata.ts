@@ -249,6 +249,20 @@ export function normalizeMetadata(spec: MetadataSpec, batchSize: number, otherPr
   return deepFreeze(metadata);
 }
 
+/**
+ * The URL-safe name a model is served under by default (KServe `MODEL_NAME`,
+ * Kubernetes names): "Digits Classifier" -> "digits-classifier".
+ */
+export function modelSlug(name: string): string {
+  const slug = name
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "") // accents split off by NFKD: "Crème" -> "creme", not "cre-me"
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  return slug || "model";
+}
+
 /** The media type an output key suggests: `results.json` is JSON, as in Chassis. */
 export function mediaTypeFor(key: string): string {
   if (key.endsWith(".json")) return "application/json";

@@ -26,7 +26,7 @@ export { ServingStatus };
 
 export class HealthService {
   readonly #services: Map<string, ServingStatus>;
-  readonly #watchers = new Set<{ service: string; send: (status: ServingStatus) => void }>();
+  readonly #watchers = new Set<{ service: string; send: (status: ServingStatus) => void; end: () => void }>();
 
   constructor(serviceNames: string[]) {
     this.#services = new Map(["", ...serviceNames].map((name) => [name, ServingStatus.NOT_SERVING]));
@@ -63,15 +63,16 @@ export class HealthService {
       };
       send(this.#services.get(service) ?? ServingStatus.SERVICE_UNKNOWN);
       if (!this.#services.has(service)) return; // stays open with SERVICE_UNKNOWN, as the protocol says
-      const watcher = { service, send };
+      const watcher = { service, send, end: () => call.end() };
       this.#watchers.add(watcher);
       call.on("cancelled", () => this.#watchers.delete(watcher));
       call.on("close", () => this.#watchers.delete(watcher));
     },
   };
 
-  /** Ends open Watch streams, so a draining server is not held open by them. */
+  /** Ends open Watch streams (after their last NOT_SERVING), so a draining server is not held open by them. */
   closeWatchers(): void {
+    for (const watcher of this.#watchers) watcher.end();
     this.#watchers.clear();
   }
 }

@@ -7,6 +7,7 @@
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
 import { ChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
+import type { ServingMetrics } from "../metrics/serving.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
 import { file_model, ModzyModel, type RunRequest, type RunResponse, type StatusResponse } from "./gen/model_pb.js";
@@ -26,6 +27,7 @@ export interface OmiServerOptions {
   log?: Logger;
   /** Called once after a Shutdown RPC was answered. */
   onShutdown?: () => void;
+  metrics?: ServingMetrics;
 }
 
 export const DEFAULT_OMI_PORT = 45000;
@@ -35,7 +37,7 @@ export class OmiServer {
   readonly health: HealthService;
   readonly #server: Server;
   readonly #runtime: Runtime;
-  readonly #options: Required<Omit<OmiServerOptions, "onShutdown">>;
+  readonly #options: Required<Omit<OmiServerOptions, "onShutdown" | "metrics">>;
   #port: number | undefined;
   #unsubscribe: (() => void) | undefined;
 
@@ -53,7 +55,10 @@ export class OmiServer {
       "grpc.max_send_message_length": this.#options.maxMessageBytes,
     });
 
-    const service = new OmiService(runtime, options.onShutdown ? { onShutdown: options.onShutdown } : {});
+    const service = new OmiService(runtime, {
+      ...(options.onShutdown ? { onShutdown: options.onShutdown } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    });
     const unaryFailure = <T>(callback: sendUnaryData<T>, error: unknown) => {
       const reason = ChassisError.from(error);
       log.error(`OMI call failed: ${reason.message}`);

@@ -5,6 +5,7 @@
  * places where chassis-ts fixes its bugs are marked "Departure".
  */
 import { create } from "@bufbuild/protobuf";
+import type { ServingMetrics } from "../metrics/serving.js";
 import type { ModelMetadata } from "../model/metadata.js";
 import type { Runtime } from "../runtime/runtime.js";
 import {
@@ -29,17 +30,20 @@ export const MESSAGES = Object.freeze({
 export interface OmiServiceOptions {
   /** Called once after the Shutdown reply has been handed to the transport. */
   onShutdown?: () => void;
+  metrics?: ServingMetrics;
 }
 
 export class OmiService {
   readonly #runtime: Runtime;
   readonly #onShutdown: () => void;
+  readonly #metrics: ServingMetrics | undefined;
   #statusAnswered = false;
   #shutdownRequested = false;
 
   constructor(runtime: Runtime, options: OmiServiceOptions = {}) {
     this.#runtime = runtime;
     this.#onShutdown = options.onShutdown ?? (() => {});
+    this.#metrics = options.metrics;
   }
 
   /**
@@ -68,10 +72,13 @@ export class OmiService {
    */
   async run(request: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
     const ready = this.#runtime.state === "ready";
+    const started = performance.now();
     const outcomes = await this.#runtime.run(
       request.inputs.map((item) => item.input),
       signal ? { signal } : {},
     );
+    const failed = outcomes.reduce((n, outcome) => (outcome.ok ? n : n + 1), 0);
+    this.#metrics?.recordRun("omi", (performance.now() - started) / 1000, outcomes.length - failed, failed, !ready);
     const outputs = outcomes.map((outcome) =>
       outcome.ok ? { output: outcome.outputs, success: true } : { output: errorOutput(outcome.error), success: false },
     );

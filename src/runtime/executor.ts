@@ -11,12 +11,14 @@ import type { Logger } from "../core/log.js";
 import type { BatchPredictDefinition, Model, PredictContext, SinglePredictDefinition } from "../model/define.js";
 import { ModelItem } from "../model/item.js";
 import { withDeadline } from "./deadline.js";
-import { failure, type ItemOutcome, type RawItem } from "./outcome.js";
+import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { encodeOutputs } from "./validate.js";
 
 export interface Executor {
   /** Predicts valid items; returns exactly one outcome per item, in order. Never throws. */
   execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]>;
+  /** Explains valid items with the model's explain function (which must exist). Never throws. */
+  explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]>;
 }
 
 export class DirectExecutor<S> implements Executor {
@@ -36,6 +38,27 @@ export class DirectExecutor<S> implements Executor {
       return this.#executeBatches(definition as BatchPredictDefinition<S>, items, signal);
     }
     return Promise.all(items.map((item) => this.#executeOne(definition as SinglePredictDefinition<S>, item, signal)));
+  }
+
+  explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]> {
+    const { metadata, definition } = this.#model;
+    const explain = definition.explain as NonNullable<typeof definition.explain>;
+    return Promise.all(
+      items.map(async (raw): Promise<ExplainOutcome> => {
+        try {
+          const item = new ModelItem(raw, metadata.inputs);
+          const explanation = await withDeadline(
+            (deadline) => explain(item, this.#context(deadline)),
+            metadata.timeout.runMs,
+            metadata.timeout.run,
+            signal,
+          );
+          return { ok: true, explanation };
+        } catch (error) {
+          return { ok: false, error: ChassisError.from(error) };
+        }
+      }),
+    );
   }
 
   #context(signal: AbortSignal): PredictContext<S> {

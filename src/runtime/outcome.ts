@@ -7,10 +7,12 @@ import type { ChassisError } from "../core/error.js";
 
 export type RawItem = Readonly<Record<string, Uint8Array>>;
 
-export type ItemOutcome =
-  | { readonly ok: true; readonly outputs: Readonly<Record<string, Uint8Array>> }
-  | { readonly ok: false; readonly error: ChassisError };
+export type Failure = { readonly ok: false; readonly error: ChassisError };
 
-export function failure(error: ChassisError): ItemOutcome {
+export type ItemOutcome = { readonly ok: true; readonly outputs: Readonly<Record<string, Uint8Array>> } | Failure;
+
+export type ExplainOutcome = { readonly ok: true; readonly explanation: unknown } | Failure;
+
+export function failure(error: ChassisError): Failure {
   return { ok: false, error };
 }

@@ -17,7 +17,7 @@ import type { Model } from "../model/define.js";
 import type { ModelMetadata } from "../model/metadata.js";
 import { withDeadline } from "./deadline.js";
 import { DirectExecutor, type Executor } from "./executor.js";
-import { failure, type ItemOutcome, type RawItem } from "./outcome.js";
+import { type ExplainOutcome, type Failure, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { checkItem } from "./validate.js";
 
 export type RuntimeState = "idle" | "loading" | "ready" | "failed" | "draining" | "stopped";
@@ -129,7 +129,26 @@ export class Runtime<S = unknown> {
    * Predicts items; always resolves with exactly one outcome per item, in
    * order. Invalid items and a model that is not ready give per-item errors.
    */
-  async run(items: readonly RawItem[], options: RunOptions = {}): Promise<ItemOutcome[]> {
+  run(items: readonly RawItem[], options: RunOptions = {}): Promise<ItemOutcome[]> {
+    return this.#admit(items, (executor, valid) => executor.execute(valid, options.signal));
+  }
+
+  /**
+   * Explains items with the model's explain function, with the same checks
+   * as run(). Rejects with UNIMPLEMENTED when the model has none.
+   */
+  explain(items: readonly RawItem[], options: RunOptions = {}): Promise<ExplainOutcome[]> {
+    if (typeof this.model.definition.explain !== "function") {
+      return Promise.reject(new ChassisError(Code.UNIMPLEMENTED, `model ${this.model.metadata.name} has no explain function`));
+    }
+    return this.#admit(items, (executor, valid) => executor.explain(valid, options.signal));
+  }
+
+  /** Shared by run() and explain(): readiness, in-flight accounting, per-item validation. */
+  async #admit<T extends { readonly ok: boolean }>(
+    items: readonly RawItem[],
+    work: (executor: Executor, valid: RawItem[]) => Promise<T[]>,
+  ): Promise<Array<T | Failure>> {
     const executor = this.#executor;
     if (this.#state !== "ready" || !executor) {
       const reason = this.#notReadyError();
@@ -137,7 +156,7 @@ export class Runtime<S = unknown> {
     }
     this.#inFlight++;
     try {
-      const outcomes: ItemOutcome[] = new Array(items.length);
+      const outcomes: Array<T | Failure> = new Array(items.length);
       const valid: RawItem[] = [];
       const validAt: number[] = [];
       items.forEach((item, i) => {
@@ -149,13 +168,14 @@ export class Runtime<S = unknown> {
         }
       });
       if (valid.length > 0) {
-        const predicted = await executor.execute(valid, options.signal);
-        predicted.forEach((outcome, j) => {
+        const done = await work(executor, valid);
+        done.forEach((outcome, j) => {
           outcomes[validAt[j] as number] = outcome;
         });
       }
       for (const outcome of outcomes) {
-        if (!outcome.ok && outcome.error.code === Code.DEADLINE_EXCEEDED) this.#log.warn(outcome.error.message);
+        const error = outcome.ok ? undefined : (outcome as Failure).error;
+        if (error?.code === Code.DEADLINE_EXCEEDED) this.#log.warn(error.message);
       }
       return outcomes;
     } finally {

@@ -1,30 +1,40 @@
 /**
  * @module server/config
  * The server's configuration, in one place and flowing one way:
- * flags + env -> parse -> validate -> defaults -> frozen ServerConfig.
+ * argv + env -> parse -> validate -> defaults -> frozen ServerConfig.
  * Nothing else in chassis-ts reads process.env; library code takes options.
  */
 import { LOG_LEVELS, type LogLevel } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
+import { DEFAULT_HTTP_PORT, DEFAULT_MAX_BODY_BYTES } from "../kserve/server.js";
 import { parseDuration, parseSize } from "../model/units.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OMI_PORT } from "../omi/server.js";
 
-export type InterfaceName = "omi";
+export type InterfaceName = "omi" | "kserve" | "both";
 export type LoadPolicy = "start" | "status";
+export type RestProtocol = "v1" | "v2";
 
 export interface ServerConfig {
   readonly modelPath: string;
-  /** Which protocol servers to start (`INTERFACE`). KServe REST arrives with its own server. @default "omi" */
+  /** Which servers to start (`INTERFACE`, `--interface`): one process, one model load. @default "both" */
   readonly interface: InterfaceName;
-  /** Address to listen on. @default "0.0.0.0" (all interfaces, as Chassis) */
+  /** Address both servers listen on (`HOST`, `--host`). @default "0.0.0.0" (all interfaces, as Chassis and KServe) */
   readonly host: string;
   /** OMI gRPC port (`PSC_MODEL_PORT`, `--port`). @default 45000 */
   readonly omiPort: number;
+  /** KServe REST port (`HTTP_PORT`, `--http-port`, KServe's `--http_port`). @default 8080 */
+  readonly httpPort: number;
+  /** Name the REST API serves the model under (`MODEL_NAME`, `--model-name`, `--model_name`). @default the slug of the model's name */
+  readonly modelName: string | undefined;
+  /** Which KServe protocol the docs present first (`PROTOCOL`, `--protocol`); both are served. @default "v1" */
+  readonly protocol: RestProtocol;
   /** Largest gRPC message, e.g. `64M` (`MAX_MESSAGE_SIZE`, `--max-message-size`). @default 64 MiB */
   readonly maxMessageBytes: number;
+  /** Largest REST request body (`MAX_BODY_SIZE`, `--max-body-size`); larger ones get 413. @default 64 MiB */
+  readonly maxBodyBytes: number;
   /**
-   * `start`: load before the port opens, so the port is ready when the model is.
-   * `status`: load on the first Status call, as Chassis does. (`MODEL_LOAD`, `--load`)
+   * `start`: load before the ports open, so a port is ready when the model is.
+   * `status`: load on the first OMI Status call, as Chassis does. (`MODEL_LOAD`, `--load`)
    * @default "start"
    */
   readonly load: LoadPolicy;
@@ -34,15 +44,84 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
 }
 
-/** Flag values as parsed from the command line (strings, as typed). */
+/** Flag values as typed on the command line. */
 export interface ServerFlags {
   interface?: string | undefined;
   host?: string | undefined;
   port?: string | undefined;
+  "http-port"?: string | undefined;
+  "model-name"?: string | undefined;
+  protocol?: string | undefined;
   "max-message-size"?: string | undefined;
+  "max-body-size"?: string | undefined;
   load?: string | undefined;
   "drain-timeout"?: string | undefined;
   "log-level"?: string | undefined;
+}
+
+export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
+  "interface",
+  "host",
+  "port",
+  "http-port",
+  "model-name",
+  "protocol",
+  "max-message-size",
+  "max-body-size",
+  "load",
+  "drain-timeout",
+  "log-level",
+];
+
+/** KServe's spellings of our flags (it passes them to custom containers). */
+const KSERVE_ALIASES: Readonly<Record<string, keyof ServerFlags>> = {
+  http_port: "http-port",
+  model_name: "model-name",
+  predictor_protocol: "protocol",
+};
+
+export interface ParsedServeArgs {
+  readonly positionals: string[];
+  readonly flags: ServerFlags;
+  /** Unknown flags, ignored as KServe's ModelServer ignores them (`parse_known_args`). */
+  readonly ignored: string[];
+}
+
+/**
+ * Parses `serve` arguments: our flags and KServe's (`--http_port 8080`,
+ * `--model_name=m`), in `--k v` and `--k=v` forms. Unknown flags are
+ * ignored, taking the next word as their value once the model path is known.
+ */
+export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
+  const positionals: string[] = [];
+  const flags: ServerFlags = {};
+  const ignored: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith("--") || arg === "--") {
+      if (arg !== "--") positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const rawName = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const name =
+      KSERVE_ALIASES[rawName] ?? (SERVER_FLAGS.includes(rawName as keyof ServerFlags) ? (rawName as keyof ServerFlags) : undefined);
+    const next = args[i + 1];
+    const nextIsValue = next !== undefined && !next.startsWith("--");
+    if (!name) {
+      if (eq === -1 && nextIsValue && positionals.length > 0) i++;
+      ignored.push(rawName);
+      continue;
+    }
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else if (nextIsValue) {
+      value = next;
+      i++;
+    } else throw new ToolError("CHASSIS_USAGE", `--${rawName} needs a value`);
+    flags[name] = value;
+  }
+  return { positionals, flags, ignored };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -59,32 +138,33 @@ export function resolveServerConfig(modelPath: string | undefined, flags: Server
     const fromEnv = env[envName];
     return [fromEnv === "" ? undefined : fromEnv, envName];
   };
-
-  const [iface = "omi", ifaceFrom] = pick("interface", "INTERFACE");
-  if (iface !== "omi") {
-    throw new ToolError(
-      "CHASSIS_USAGE",
-      `${ifaceFrom}=${iface} is not available: this version serves the OMI interface only (expected "omi")`,
-    );
-  }
-  const [host = "0.0.0.0"] = pick("host", "HOST");
-  const [portText, portFrom] = pick("port", "PSC_MODEL_PORT");
-  const omiPort = portText === undefined ? DEFAULT_OMI_PORT : parsePort(portText, portFrom);
-
-  const [maxText, maxFrom] = pick("max-message-size", "MAX_MESSAGE_SIZE");
-  let maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
-  if (maxText !== undefined) {
-    const parsed = parseSize(maxText);
-    if (parsed === undefined || parsed < 1024) {
-      throw new ToolError("CHASSIS_USAGE", `${maxFrom}="${maxText}" is not a message size (expected e.g. 4M, 64M, 1G; at least 1K)`);
+  const oneOf = <T extends string>(value: string, from: string, allowed: readonly T[]): T => {
+    if (!allowed.includes(value as T)) {
+      throw new ToolError("CHASSIS_USAGE", `${from}="${value}" is not valid (expected ${allowed.map((a) => `"${a}"`).join(" or ")})`);
     }
-    maxMessageBytes = Math.min(parsed, 2 ** 31 - 1);
-  }
+    return value as T;
+  };
+  const size = (flag: keyof ServerFlags, envName: string, fallback: number, what: string): number => {
+    const [text, from] = pick(flag, envName);
+    if (text === undefined) return fallback;
+    const parsed = parseSize(text);
+    if (parsed === undefined || parsed < 1024)
+      throw new ToolError("CHASSIS_USAGE", `${from}="${text}" is not ${what} (expected e.g. 4M, 64M, 1G; at least 1K)`);
+    return Math.min(parsed, 2 ** 31 - 1);
+  };
+  const port = (flag: keyof ServerFlags, envName: string, fallback: number): number => {
+    const [text, from] = pick(flag, envName);
+    return text === undefined ? fallback : parsePort(text, from);
+  };
 
-  const [load = "start", loadFrom] = pick("load", "MODEL_LOAD");
-  if (load !== "start" && load !== "status") {
-    throw new ToolError("CHASSIS_USAGE", `${loadFrom}="${load}" is not a load policy (expected "start" or "status")`);
+  const [iface = "both", ifaceFrom] = pick("interface", "INTERFACE");
+  const [host = "0.0.0.0"] = pick("host", "HOST");
+  const [modelName, modelNameFrom] = pick("model-name", "MODEL_NAME");
+  if (modelName !== undefined && !/^[^/\s]+$/.test(modelName)) {
+    throw new ToolError("CHASSIS_USAGE", `${modelNameFrom}="${modelName}" is not a model name (one URL path segment: no "/" or spaces)`);
   }
+  const [protocol = "v1", protocolFrom] = pick("protocol", "PROTOCOL");
+  const [load = "start", loadFrom] = pick("load", "MODEL_LOAD");
 
   const [drainText, drainFrom] = pick("drain-timeout", "DRAIN_TIMEOUT");
   let drainTimeoutMs = 30_000;
@@ -94,21 +174,21 @@ export function resolveServerConfig(modelPath: string | undefined, flags: Server
       throw new ToolError("CHASSIS_USAGE", `${drainFrom}="${drainText}" is not a duration (expected e.g. 500ms, 30s, 2m)`);
     drainTimeoutMs = parsed;
   }
-
   const [logLevel = "info", logFrom] = pick("log-level", "LOG_LEVEL");
-  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
-    throw new ToolError("CHASSIS_USAGE", `${logFrom}="${logLevel}" is not a log level (expected one of ${LOG_LEVELS.join(", ")})`);
-  }
 
   return Object.freeze({
     modelPath,
-    interface: "omi",
+    interface: oneOf(iface, ifaceFrom, ["omi", "kserve", "both"] as const),
     host,
-    omiPort,
-    maxMessageBytes,
-    load,
+    omiPort: port("port", "PSC_MODEL_PORT", DEFAULT_OMI_PORT),
+    httpPort: port("http-port", "HTTP_PORT", DEFAULT_HTTP_PORT),
+    modelName,
+    protocol: oneOf(protocol, protocolFrom, ["v1", "v2"] as const),
+    maxMessageBytes: size("max-message-size", "MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_BYTES, "a message size"),
+    maxBodyBytes: size("max-body-size", "MAX_BODY_SIZE", DEFAULT_MAX_BODY_BYTES, "a body size"),
+    load: oneOf(load, loadFrom, ["start", "status"] as const),
     drainTimeoutMs,
-    logLevel: logLevel as LogLevel,
+    logLevel: oneOf(logLevel, logFrom, LOG_LEVELS),
   });
 }
 

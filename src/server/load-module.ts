@@ -35,8 +35,10 @@ export function resolveModelFile(path: string): string {
 export async function loadModelModule(path: string): Promise<{ model: Model; file: string }> {
   const file = resolveModelFile(path);
   if (/\.[mc]?tsx?$/.test(file) && !tsLoaderRegistered) {
-    const { register } = await import("tsx/esm/api");
-    register();
+    // Both hooks: a .ts file in a package without "type": "module" is loaded through require.
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    esm.register();
+    cjs.register();
     tsLoaderRegistered = true;
   }
   let exports: Record<string, unknown>;

@@ -21,13 +21,24 @@ describe("chassis (usage)", () => {
     assert.match(unknown.stderr, /unknown command "frobnicate"/);
   });
 
-  test("an unknown flag and a bad port are usage errors naming them", async () => {
-    const flag = await runCli(["serve", "examples/echo", "--prot", "1"]);
-    assert.equal(flag.code, exit("CHASSIS_USAGE"));
-    assert.match(flag.stderr, /--prot/);
+  test("unknown flags are ignored with a warning, as KServe's ModelServer does; KServe's spellings work", async () => {
+    const server = await spawnServer(["examples/echo", "--host", "127.0.0.1", "--enable_docs_url", "true", "--workers=1", "--model_name", "echo-x"]);
+    try {
+      assert.match(server.stderr(), /ignoring unknown flags: --enable_docs_url, --workers/);
+      const models = await fetch(`http://127.0.0.1:${server.httpPort}/v1/models`).then((r) => r.json());
+      assert.deepEqual(models, { models: ["echo-x"] });
+    } finally {
+      server.kill("SIGKILL");
+    }
+  });
+
+  test("a bad port or an unknown interface is a usage error naming the setting", async () => {
     const port = await runCli(["serve", "examples/echo"], { PSC_MODEL_PORT: "http" });
     assert.equal(port.code, exit("CHASSIS_USAGE"));
     assert.match(port.stderr, /PSC_MODEL_PORT="http" is not a port/);
+    const iface = await runCli(["serve", "examples/echo", "--interface", "rest"]);
+    assert.equal(iface.code, exit("CHASSIS_USAGE"));
+    assert.match(iface.stderr, /--interface="rest" is not valid \(expected "omi" or "kserve" or "both"\)/);
   });
 });
 

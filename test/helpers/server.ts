@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createLogger } from "../../src/core/log.js";
-import { resolveServerConfig, type ServerFlags } from "../../src/server/config.js";
+import { parseServeArgs, resolveServerConfig, type ServerFlags } from "../../src/server/config.js";
 import { type RunningServer, startServer } from "../../src/server/serve.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -18,13 +18,16 @@ export function fixture(name: string): string {
 
 /** Starts a server in this process on a free loopback port. */
 export async function startInProcess(modelPath: string, flags: ServerFlags = {}): Promise<RunningServer> {
-  const config = resolveServerConfig(modelPath, { host: "127.0.0.1", port: "0", ...flags }, {});
+  const config = resolveServerConfig(modelPath, { host: "127.0.0.1", port: "0", "http-port": "0", ...flags }, {});
   return startServer(config, { log: createLogger(process.env.TEST_LOG === "1" ? "debug" : "silent") });
 }
 
 export interface ChildServer {
   readonly process: ChildProcess;
+  /** The OMI port (0 when OMI is off). */
   readonly port: number;
+  /** The KServe REST port (0 when KServe is off). */
+  readonly httpPort: number;
   /** Everything the server wrote to stderr so far. */
   stderr(): string;
   /** Resolves with the exit code (or signal name) once the process ends. */
@@ -32,11 +35,11 @@ export interface ChildServer {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Spawns `chassis serve` and waits until its OMI port is listening. */
+/** Spawns `chassis serve` and waits until its ports are listening (the last one opened is logged last). */
 export async function spawnServer(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ChildServer> {
   const child = spawn(process.execPath, [CHASSIS_BIN, "serve", ...args], {
     cwd: ROOT,
-    env: { ...process.env, PSC_MODEL_PORT: "0", ...env },
+    env: { ...process.env, PSC_MODEL_PORT: "0", HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -48,13 +51,17 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
   const exited = new Promise<number | string>((resolve) => {
     child.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const ports = await new Promise<[number, number]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    const iface = parseServeArgs(args).flags.interface ?? env.INTERFACE ?? "both";
+    const wantOmi = iface !== "kserve";
+    const wantHttp = iface !== "omi";
     const check = () => {
-      const match = /OMI gRPC server listening on .*:(\d+)/.exec(stderr);
-      if (match) {
+      const omi = /OMI gRPC server listening on .*:(\d+)/.exec(stderr);
+      const http = /KServe REST server listening on .*:(\d+)/.exec(stderr);
+      if ((omi || !wantOmi) && (http || !wantHttp)) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve([Number(omi?.[1] ?? 0), Number(http?.[1] ?? 0)]);
       }
     };
     child.stderr.on("data", check);
@@ -65,7 +72,8 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
   });
   return {
     process: child,
-    port,
+    port: ports[0],
+    httpPort: ports[1],
     stderr: () => stderr,
     exited,
     kill: (signal = "SIGTERM") => {

@@ -29,7 +29,7 @@ async function withServer<T>(
     return await body(client, server);
   } finally {
     client.close();
-    server.omi.forceClose();
+    server.forceClose();
   }
 }
 
@@ -63,7 +63,7 @@ describe("OMI with the echo model", () => {
   });
   after(() => {
     client.close();
-    server.omi.forceClose();
+    server.forceClose();
   });
 
   test("first Status says Initialized with all metadata and Chassis's defaults, later ones Already Initialized", async () => {

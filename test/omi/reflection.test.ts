@@ -53,7 +53,7 @@ describe("server reflection", () => {
   before(async () => {
     server = await startInProcess(`${ROOT}/examples/echo`);
   });
-  after(() => server.omi.forceClose());
+  after(() => server.forceClose());
 
   for (const version of ["v1", "v1alpha"] as const) {
     test(`${version}: list_services names ModzyModel without a leading dot, and Health`, async () => {

@@ -66,7 +66,7 @@ describe("OMI wire-level bad input", () => {
   });
   after(() => {
     client.close();
-    server.omi.forceClose();
+    server.forceClose();
   });
 
   async function stillServing() {

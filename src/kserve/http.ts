@@ -1,0 +1,72 @@
+/**
+ * @module kserve/http
+ * node:http plumbing: reading a body under a size limit without dropping the
+ * keep-alive connection, and writing JSON or raw answers.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
+import { formatBytes } from "../model/units.js";
+import type { HttpError } from "./errors.js";
+
+/** Past this many bytes beyond the limit, stop draining an oversized body and close the connection. */
+const DRAIN_SLACK = 16 * 1024 * 1024;
+
+/**
+ * Reads the whole body. Over `limit` bytes, rejects with RESOURCE_EXHAUSTED
+ * after draining the rest (so the connection stays usable), or, for a huge
+ * body, marks the response to close the connection.
+ */
+export function readBody(req: IncomingMessage, res: ServerResponse, limit: number, limitName: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = (size: number) =>
+      new ChassisError(
+        Code.RESOURCE_EXHAUSTED,
+        `request body is ${formatBytes(size)} (${size} bytes), over the limit of ${formatBytes(limit)} (${limitName})`,
+      );
+    const declared = Number(req.headers["content-length"] ?? Number.NaN);
+    if (declared > limit) {
+      if (declared > limit + DRAIN_SLACK) res.shouldKeepAlive = false;
+      else req.resume();
+      reject(tooLarge(declared));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else if (size > limit + DRAIN_SLACK) {
+        res.shouldKeepAlive = false;
+        req.destroy();
+        reject(tooLarge(size));
+      }
+    });
+    req.on("end", () =>
+      size > limit ? reject(tooLarge(size)) : resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),
+    );
+    req.on("error", (error) => reject(ChassisError.from(error, Code.CANCELLED)));
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Readonly<Record<string, string>>): void {
+  sendText(res, status, JSON.stringify(body), "application/json", headers);
+}
+
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string | Uint8Array,
+  contentType: string | undefined,
+  headers?: Readonly<Record<string, string>>,
+): void {
+  const body = typeof text === "string" ? Buffer.from(text) : text;
+  const head: Record<string, string | number> = { "content-length": body.byteLength, ...headers };
+  if (contentType) head["content-type"] = contentType;
+  res.writeHead(status, head);
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, error: HttpError): void {
+  sendJson(res, error.status, error.body, error.headers);
+}

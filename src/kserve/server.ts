@@ -1,0 +1,366 @@
+/**
+ * @module kserve/server
+ * The KServe REST server on node:http: v1 (`/v1/models/...`), v2 / Open
+ * Inference Protocol (`/v2/...`), `/metrics`, `/openapi.json` and `/docs`,
+ * all adapting one Runtime. Routes, statuses, bodies and the order of checks
+ * follow KServe's ModelServer (reference kserve-rest.md); departures are
+ * marked "Departure".
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ChassisError } from "../core/error.js";
+import { type Logger, silentLogger } from "../core/log.js";
+import { PROMETHEUS_CONTENT_TYPE } from "../metrics/registry.js";
+import type { ServingMetrics } from "../metrics/serving.js";
+import type { RawItem } from "../runtime/outcome.js";
+import type { Runtime } from "../runtime/runtime.js";
+import {
+  type HttpError,
+  httpErrorFor,
+  methodNotAllowed,
+  modelNotFound,
+  modelNotReady,
+  routeNotFound,
+  versioningNotSupported,
+} from "./errors.js";
+import { readBody, sendError, sendJson, sendText } from "./http.js";
+import { openApiDocument, swaggerUiAsset, swaggerUiHtml } from "./openapi.js";
+import { instanceToItem, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
+import { V2Handler } from "./v2.js";
+
+export interface KServeServerOptions {
+  /** Name the model is served under (`MODEL_NAME`). */
+  modelName: string;
+  /** @default "0.0.0.0" */
+  host?: string;
+  /** @default 8080 */
+  port?: number;
+  /** Largest request body. KServe sets none; we default to 64 MiB and answer 413 above it. */
+  maxBodyBytes?: number;
+  /** Which protocol the docs present first. @default "v1" */
+  protocol?: "v1" | "v2";
+  metrics: ServingMetrics;
+  log?: Logger;
+  version: string;
+}
+
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Content types KServe parses as JSON on v1; any other declared type reaches
+ * the model as raw bytes. Departure: we also parse curl's default
+ * `application/x-www-form-urlencoded` (what `curl -d` sends) as JSON.
+ */
+const V1_JSON_TYPES = new Set([
+  "application/json",
+  "application/cloudevents+json",
+  "application/ld+json",
+  "application/octet-stream",
+  "application/x-www-form-urlencoded",
+]);
+
+type Handler = (req: IncomingMessage, res: ServerResponse, match: RegExpExecArray) => Promise<void> | void;
+interface Route {
+  readonly pattern: RegExp;
+  readonly methods: Readonly<Record<string, Handler>>;
+}
+
+export class KServeServer {
+  readonly #runtime: Runtime;
+  readonly #options: Required<Omit<KServeServerOptions, "log">> & { log: Logger };
+  readonly #server: Server;
+  readonly #routes: Route[];
+  readonly #v2: V2Handler;
+  #inFlight = 0;
+  #draining = false;
+  #idle: (() => void) | undefined;
+  #port: number | undefined;
+
+  constructor(runtime: Runtime, options: KServeServerOptions) {
+    this.#runtime = runtime;
+    this.#options = {
+      host: "0.0.0.0",
+      port: DEFAULT_HTTP_PORT,
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+      protocol: "v1",
+      log: silentLogger,
+      ...options,
+    };
+    this.#v2 = new V2Handler(runtime, this.#options.modelName, this.#options.metrics, this.#options.version);
+    const name = "([^/]+)";
+    const v = "(?:/versions/[^/]+)";
+    this.#routes = [
+      { pattern: /^\/$/, methods: { GET: (_q, s) => sendJson(s, 200, { status: "alive" }) } },
+      {
+        pattern: /^\/metrics$/,
+        methods: { GET: (_q, s) => sendText(s, 200, this.#options.metrics.registry.render(), PROMETHEUS_CONTENT_TYPE) },
+      },
+      { pattern: /^\/openapi\.json$/, methods: { GET: (_q, s) => sendJson(s, 200, this.#openApi()) } },
+      { pattern: /^\/docs$/, methods: { GET: (_q, s) => sendText(s, 200, swaggerUiHtml(), "text/html; charset=utf-8") } },
+      { pattern: /^\/docs\/(swagger-ui[\w.-]*\.(?:js|css))$/, methods: { GET: (_q, s, m) => this.#asset(s, m[1] as string) } },
+      { pattern: /^\/v1\/models$/, methods: { GET: (_q, s) => sendJson(s, 200, { models: [this.#options.modelName] }) } },
+      { pattern: new RegExp(`^/v1/models/${name}:predict$`), methods: { POST: (q, s, m) => this.#v1Predict(q, s, m[1] as string) } },
+      { pattern: new RegExp(`^/v1/models/${name}:explain$`), methods: { POST: (q, s, m) => this.#v1Explain(q, s, m[1] as string) } },
+      { pattern: new RegExp(`^/v1/models/${name}$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string, false) } },
+      { pattern: /^\/v2$/, methods: { GET: (_q, s) => sendJson(s, 200, this.#v2.serverMetadata()) } },
+      { pattern: /^\/v2\/health\/live$/, methods: { GET: (_q, s) => sendJson(s, 200, { live: true }) } },
+      // Departure: KServe answers ready:true even while the model is not; ours is ready only when the model is.
+      { pattern: /^\/v2\/health\/ready$/, methods: { GET: (_q, s) => this.#serverReady(s) } },
+      { pattern: /^\/v2\/models$/, methods: { GET: (_q, s) => sendJson(s, 200, { models: [this.#options.modelName] }) } },
+      { pattern: new RegExp(`^/v2/models/${name}${v}(?:/ready)?$`), methods: { GET: (_q, s) => sendError(s, versioningNotSupported) } },
+      {
+        pattern: new RegExp(`^/v2/models/${name}${v}/infer$`),
+        methods: { POST: (q, s, m) => this.#v2.infer(q, s, m[1] as string, this.#limit, true) },
+      },
+      { pattern: new RegExp(`^/v2/models/${name}/ready$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string, true) } },
+      {
+        pattern: new RegExp(`^/v2/models/${name}/infer$`),
+        methods: { POST: (q, s, m) => this.#v2.infer(q, s, m[1] as string, this.#limit, false) },
+      },
+      { pattern: new RegExp(`^/v2/models/${name}$`), methods: { GET: (_q, s, m) => this.#v2.modelMetadata(s, m[1] as string) } },
+    ];
+    this.#server = createServer((req, res) => this.#handle(req, res));
+    // Longer than typical proxies' idle timeouts, as KServe's --timeout-keep-alive 65.
+    this.#server.keepAliveTimeout = 65_000;
+    this.#server.headersTimeout = 66_000;
+  }
+
+  get #limit() {
+    return { bytes: this.#options.maxBodyBytes, name: "MAX_BODY_SIZE" };
+  }
+
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  listen(): Promise<number> {
+    const { host, port } = this.#options;
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => reject(error);
+      this.#server.once("error", onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off("error", onError);
+        this.#port = (this.#server.address() as AddressInfo).port;
+        this.#options.log.info(`KServe REST server listening on ${host}:${this.#port}`);
+        resolve(this.#port);
+      });
+    });
+  }
+
+  /** Stops accepting, lets requests in flight finish (up to graceMs), then closes every connection. */
+  close(graceMs = 30_000): Promise<void> {
+    this.#draining = true;
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+      const done = () => {
+        this.#server.closeAllConnections();
+        resolve();
+      };
+      if (this.#inFlight === 0) done();
+      else {
+        const timer = setTimeout(done, graceMs);
+        timer.unref();
+        this.#idle = () => {
+          clearTimeout(timer);
+          done();
+        };
+      }
+    });
+  }
+
+  forceClose(): void {
+    this.#server.close();
+    this.#server.closeAllConnections();
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#inFlight++;
+    // While draining, tell keep-alive clients to go elsewhere after this answer.
+    if (this.#draining) res.shouldKeepAlive = false;
+    res.once("close", () => {
+      this.#inFlight--;
+      if (this.#inFlight === 0) this.#idle?.();
+    });
+    const url = req.url ?? "/";
+    const query = url.indexOf("?");
+    const path = query === -1 ? url : url.slice(0, query);
+    const route = this.#route(path);
+    if (!route) {
+      // KServe (Starlette) redirects a trailing slash to the path without it.
+      if (path.length > 1 && path.endsWith("/") && this.#route(path.slice(0, -1))) {
+        const location = `http://${req.headers.host ?? "localhost"}${path.slice(0, -1)}${query === -1 ? "" : url.slice(query)}`;
+        sendText(res, 307, "", undefined, { location });
+      } else {
+        sendError(res, routeNotFound);
+      }
+      req.resume();
+      return;
+    }
+    const [found, match] = route;
+    const handler = found.methods[req.method ?? "GET"];
+    if (!handler) {
+      req.resume();
+      sendError(res, methodNotAllowed(Object.keys(found.methods).join(", ")));
+      return;
+    }
+    try {
+      const done = handler(req, res, match);
+      if (done) done.catch((error: unknown) => this.#fail(res, error));
+    } catch (error) {
+      this.#fail(res, error);
+    }
+  }
+
+  #route(path: string): [Route, RegExpExecArray] | undefined {
+    for (const route of this.#routes) {
+      const match = route.pattern.exec(path);
+      if (match) return [route, match];
+    }
+    return undefined;
+  }
+
+  /** Last resort for a handler that threw: 500 with KServe's text; the connection stays open. */
+  #fail(res: ServerResponse, error: unknown): void {
+    this.#options.log.error(`KServe handler failed: ${ChassisError.from(error).message}`);
+    if (!res.headersSent) sendError(res, httpErrorFor(error, this.#options.modelName));
+    else res.end();
+  }
+
+  /** 404 for another name, 503 while not ready; undefined when the call may proceed. */
+  #check(name: string): HttpError | undefined {
+    if (name !== this.#options.modelName) return modelNotFound(name);
+    if (this.#runtime.state !== "ready") return modelNotReady(name);
+    return undefined;
+  }
+
+  #modelReady(res: ServerResponse, name: string, _v2: boolean): void {
+    const problem = this.#check(name);
+    if (problem) sendError(res, problem);
+    else sendJson(res, 200, { name, ready: true });
+  }
+
+  #serverReady(res: ServerResponse): void {
+    const ready = this.#runtime.state === "ready";
+    sendJson(res, ready ? 200 : 503, { ready });
+  }
+
+  async #v1Decode(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+  ): Promise<{ items: RawItem[]; body: unknown; raw: boolean } | undefined> {
+    const { metrics } = this.#options;
+    const problem = this.#check(name);
+    if (problem) {
+      req.resume();
+      metrics.recordRefused("v1");
+      sendError(res, problem);
+      return undefined;
+    }
+    const started = performance.now();
+    try {
+      const bytes = await readBody(req, res, this.#options.maxBodyBytes, "MAX_BODY_SIZE");
+      const contentType = req.headers["content-type"];
+      if (contentType !== undefined && !V1_JSON_TYPES.has(contentType)) {
+        // KServe hands a body of any other declared type to the model unparsed: here, the first input.
+        const first = this.#runtime.metadata.inputs[0]?.key as string;
+        return { items: [{ [first]: bytes }], body: undefined, raw: true };
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(bytes.toString("utf8"));
+      } catch (error) {
+        const reason = bytes.length === 0 ? "Input is a zero-length, empty document" : (error as Error).message;
+        throw new ChassisError(3, `Unrecognized request format: ${reason}`);
+      }
+      const items = requestInstances(body).map((instance, i) => instanceToItem(instance, this.#runtime.metadata, i));
+      return { items, body, raw: false };
+    } catch (error) {
+      metrics.recordRefused("v1");
+      sendError(res, httpErrorFor(error, name));
+      return undefined;
+    } finally {
+      metrics.preprocess.observe({ model_name: name }, (performance.now() - started) / 1000);
+    }
+  }
+
+  async #v1Predict(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const decoded = await this.#v1Decode(req, res, name);
+    if (!decoded) return;
+    const { metrics } = this.#options;
+    const controller = new AbortController();
+    res.once("close", () => controller.abort());
+    const started = performance.now();
+    const outcomes = await this.#runtime.run(decoded.items, { signal: controller.signal });
+    const failedAt = outcomes.findIndex((o) => !o.ok);
+    const failed = outcomes.filter((o) => !o.ok).length;
+    metrics.recordRun("v1", (performance.now() - started) / 1000, outcomes.length - failed, failed);
+    const post = performance.now();
+    try {
+      if (failedAt !== -1) {
+        // KServe answers a failing predict with one error for the request; the instance is named when there are several.
+        const failure = outcomes[failedAt] as { error: ChassisError };
+        sendError(res, httpErrorFor(failure.error, name, outcomes.length > 1 ? `instance ${failedAt}` : undefined));
+        return;
+      }
+      const metadata = this.#runtime.metadata;
+      if (decoded.raw) {
+        const first = metadata.outputs[0];
+        const outcome = outcomes[0] as { outputs: Record<string, Uint8Array> };
+        sendText(res, 200, outcome.outputs[first?.key as string] ?? new Uint8Array(), first?.mediaType);
+        return;
+      }
+      const format = requestOutputFormat(decoded.body);
+      const predictions = outcomes.map((o) =>
+        outputsToPrediction((o as { outputs: Record<string, Uint8Array> }).outputs, metadata, format),
+      );
+      sendJson(res, 200, { predictions });
+    } finally {
+      metrics.postprocess.observe({ model_name: name }, (performance.now() - post) / 1000);
+    }
+  }
+
+  async #v1Explain(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    if (typeof this.#runtime.model.definition.explain !== "function") {
+      // As KServe's default Model.explain without an explainer.
+      req.resume();
+      const problem = this.#check(name);
+      sendError(res, problem ?? { status: 501, body: { error: "Could not find explainer_host." } });
+      return;
+    }
+    const decoded = await this.#v1Decode(req, res, name);
+    if (!decoded) return;
+    const { metrics } = this.#options;
+    const started = performance.now();
+    const [predicted, explained] = await Promise.all([this.#runtime.run(decoded.items), this.#runtime.explain(decoded.items)]);
+    metrics.explain.observe({ model_name: name }, (performance.now() - started) / 1000);
+    const failedAt = [...predicted, ...explained].findIndex((o) => !o.ok);
+    if (failedAt !== -1) {
+      const failure = [...predicted, ...explained][failedAt] as { error: ChassisError };
+      const index = failedAt % decoded.items.length;
+      sendError(res, httpErrorFor(failure.error, name, decoded.items.length > 1 ? `instance ${index}` : undefined));
+      return;
+    }
+    const format = decoded.raw ? "text" : requestOutputFormat(decoded.body);
+    sendJson(res, 200, {
+      predictions: predicted.map((o) =>
+        outputsToPrediction((o as { outputs: Record<string, Uint8Array> }).outputs, this.#runtime.metadata, format),
+      ),
+      explanations: explained.map((o) => (o as { explanation: unknown }).explanation),
+    });
+  }
+
+  #openApiCache: unknown;
+  #openApi(): unknown {
+    this.#openApiCache ??= openApiDocument(this.#runtime.metadata, this.#options.modelName, this.#options.protocol, this.#options.version);
+    return this.#openApiCache;
+  }
+
+  #asset(res: ServerResponse, file: string): void {
+    const asset = swaggerUiAsset(file);
+    if (!asset) sendError(res, routeNotFound);
+    else sendText(res, 200, asset.body, asset.contentType, { "cache-control": "public, max-age=86400" });
+  }
+}
