@@ -22,7 +22,16 @@ describe("chassis (usage)", () => {
   });
 
   test("unknown flags are ignored with a warning, as KServe's ModelServer does; KServe's spellings work", async () => {
-    const server = await spawnServer(["examples/echo", "--host", "127.0.0.1", "--enable_docs_url", "true", "--workers=1", "--model_name", "echo-x"]);
+    const server = await spawnServer([
+      "examples/echo",
+      "--host",
+      "127.0.0.1",
+      "--enable_docs_url",
+      "true",
+      "--workers=1",
+      "--model_name",
+      "echo-x",
+    ]);
     try {
       assert.match(server.stderr(), /ignoring unknown flags: --enable_docs_url, --workers/);
       const models = await fetch(`http://127.0.0.1:${server.httpPort}/v1/models`).then((r) => r.json());
