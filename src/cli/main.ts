@@ -4,7 +4,6 @@
  * every failure into a one-line message with a stable exit status
  * (core/tool-error.ts). Nothing imports this module.
  */
-import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { KServeClient } from "../client/kserve-client.js";
@@ -13,6 +12,7 @@ import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../core/log.js";
 import { TOOL_ERRORS, ToolError } from "../core/tool-error.js";
+import { VERSION } from "../core/version.js";
 import { kserveInferenceService, nameFromImage } from "../deploy/kserve.js";
 import { toYaml } from "../deploy/yaml.js";
 import { parseDuration } from "../model/units.js";
@@ -286,8 +286,7 @@ function deploy(args: string[]): number {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  return VERSION;
 }
 
 export async function main(argv: string[]): Promise<number> {

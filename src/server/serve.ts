@@ -5,10 +5,10 @@
  * probe relies on that), and drain gracefully on a Shutdown call or
  * SIGTERM/SIGINT: stop accepting, let accepted calls finish, unload.
  */
-import { readFileSync } from "node:fs";
 import { logVerbosity, setLogger, setLogVerbosity } from "@grpc/grpc-js";
 import { createLogger, type Logger } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
+import { VERSION } from "../core/version.js";
 import { KServeServer } from "../kserve/server.js";
 import { ServingMetrics } from "../metrics/serving.js";
 import { modelSlug } from "../model/metadata.js";
@@ -41,8 +41,6 @@ export interface StartOptions {
   /** Install SIGTERM/SIGINT handlers that drain (a second signal forces exit). @default false */
   handleSignals?: boolean;
 }
-
-const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
