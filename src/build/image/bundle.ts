@@ -15,14 +15,21 @@ import { build, type Plugin } from "esbuild";
 import { ToolError } from "../../core/tool-error.js";
 import { VERSION } from "../../core/version.js";
 
-/** A file to put in a layer, at an absolute path inside the image. */
+/** An entry to put in a layer, at an absolute path inside the image. */
 export interface LayerFile {
   readonly path: string;
+  /** @default "file" */
+  readonly type?: "file" | "dir" | "symlink";
   readonly data?: Uint8Array;
   /** A file on this machine to copy (read when the layer is written). */
   readonly source?: string;
+  /** For symlinks. */
+  readonly linkTarget?: string;
   readonly mode: number;
   readonly size: number;
+  /** @default 0 (root) */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface Platform {
