@@ -14,6 +14,7 @@ import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import type { InputMetadata, ModelMetadata } from "../model/metadata.js";
 import type { RawItem } from "../runtime/outcome.js";
+import { parseJson, stringifyJson } from "./json-bigint.js";
 
 export type OutputFormat = "text" | "json" | "all";
 const OUTPUT_FORMATS: readonly OutputFormat[] = ["text", "json", "all"];
@@ -44,7 +45,8 @@ function decodeValue(value: unknown, input: InputMetadata, where: string): Uint8
     const { b64 } = value as { b64: unknown };
     if (typeof b64 === "string") return decodeBase64(b64, `${where}.b64`);
   }
-  if (acceptsJson(input)) return encoder.encode(JSON.stringify(value));
+  // stringifyJson: the body was read with parseJson, so integers above 2^53 are bigints and stay exact.
+  if (acceptsJson(input)) return encoder.encode(stringifyJson(value));
   throw invalid(`${where} must be a base64 string or {"b64": ...} (input "${input.key}" takes ${input.mediaTypes.join(", ")}, not JSON)`);
 }
 
@@ -54,6 +56,8 @@ export function instanceToItem(instance: unknown, metadata: ModelMetadata, index
   const where = `instance ${index}`;
   if (typeof instance === "object" && instance !== null && !Array.isArray(instance)) {
     const keys = Object.keys(instance);
+    // An empty object is an item without inputs: the runtime's check names the model's inputs.
+    if (keys.length === 0) return {};
     const byName = keys.length > 0 && keys.every((key) => metadata.inputs.some((input) => input.key === key));
     if (byName) {
       const item: Record<string, Uint8Array> = {};
@@ -110,7 +114,8 @@ function asJson(bytes: Uint8Array, key: string): unknown {
   const text = asText(bytes);
   if (typeof text !== "string") return text;
   try {
-    return JSON.parse(text);
+    // parseJson keeps integers above 2^53 exact (JSON.parse would round them).
+    return parseJson(text);
   } catch {
     throw new ChassisError(Code.INTERNAL, `output "${key}" is not valid JSON, so output_format "json" cannot parse it`);
   }

@@ -1,0 +1,98 @@
+/**
+ * KServe REST compatibility with an independent client: kserve_predict.py,
+ * written with the Python standard library only (urllib.request, base64,
+ * json), drives a `chassis serve examples/digits --interface kserve` child
+ * process as a KServe v1 client of a Chassis container would: readiness, the
+ * Chassis base64 convention on `:predict` (class 1 for sample.json), v2
+ * `/infer` with a BYTES tensor, and KServe's 404 text. Python 3 is always
+ * present on this machine, so there is no skip.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ROOT, spawnServer } from "../helpers/server.js";
+
+const PYTHON = "/usr/bin/python3";
+const SCRIPT = fileURLToPath(new URL("./kserve_predict.py", import.meta.url));
+const SAMPLE = `${ROOT}/examples/digits/sample.json`;
+const MODEL = "digits-classifier";
+
+/** Checks kserve_predict.py must report as ok, in this order. */
+const EXPECTED_CHECKS = ["alive", "v1_models", "v1_model_ready", "v1_predict", "v1_predict_batch", "v2_infer", "v1_unknown_model"];
+
+interface CheckLine {
+  check: string;
+  ok: boolean;
+  detail?: unknown;
+}
+
+function runPython(args: string[], timeoutMs: number): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`kserve_predict.py did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? -1, stdout, stderr });
+    });
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+test("a Python standard-library client calls KServe v1 :predict (Chassis base64 convention) and v2 /infer on the digits model", async () => {
+  const server = await spawnServer(["examples/digits", "--host", "127.0.0.1", "--interface", "kserve"]);
+  let serverExited = false;
+  void server.exited.then(() => {
+    serverExited = true;
+  });
+  try {
+    assert.equal(server.port, 0, "--interface kserve opens no OMI port");
+    const result = await runPython([SCRIPT, `http://127.0.0.1:${server.httpPort}`, SAMPLE, MODEL], 30_000);
+    const transcript = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}\nserver stderr:\n${server.stderr()}`;
+
+    const lines: CheckLine[] = result.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as CheckLine | { summary: true })
+      .filter((line): line is CheckLine => "check" in line);
+    const failed = lines.filter((line) => !line.ok);
+    assert.deepEqual(failed, [], `failed checks:\n${transcript}`);
+    assert.deepEqual(
+      lines.map((line) => line.check),
+      EXPECTED_CHECKS,
+      `checks reported:\n${transcript}`,
+    );
+    assert.equal(result.code, 0, transcript);
+    const predicted = lines.find((line) => line.check === "v1_predict")?.detail as { class: number } | undefined;
+    assert.equal(predicted?.class, 1, `v1 predicted class\n${transcript}`);
+
+    // The container contract: SIGTERM drains and exits 0.
+    server.kill("SIGTERM");
+    const code = await withTimeout(server.exited, 5_000, `server did not exit after SIGTERM:\n${server.stderr()}`);
+    assert.equal(code, 0, `server exit code after SIGTERM\n${server.stderr()}`);
+  } finally {
+    if (!serverExited) server.kill("SIGKILL");
+  }
+});
