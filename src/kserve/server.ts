@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/registry.js";
@@ -24,8 +25,9 @@ import {
   versioningNotSupported,
 } from "./errors.js";
 import { readBody, sendError, sendJson, sendText } from "./http.js";
+import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 import { openApiDocument, swaggerUiAsset, swaggerUiHtml } from "./openapi.js";
-import { instanceToItem, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
+import { instanceToItem, type OutputFormat, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
 import { V2Handler } from "./v2.js";
 
 export interface KServeServerOptions {
@@ -100,6 +102,8 @@ export class KServeServer {
       { pattern: /^\/docs$/, methods: { GET: (_q, s) => sendText(s, 200, swaggerUiHtml(), "text/html; charset=utf-8") } },
       { pattern: /^\/docs\/(swagger-ui[\w.-]*\.(?:js|css))$/, methods: { GET: (_q, s, m) => this.#asset(s, m[1] as string) } },
       { pattern: /^\/v1\/models$/, methods: { GET: (_q, s) => sendJson(s, 200, { models: [this.#options.modelName] }) } },
+      // Departure: `GET /v1/models/m:predict` matches the predict route first (405, allow: POST); KServe's one-segment
+      // path parameter reads it as model health for "m:predict" and answers 404 (reference G6).
       { pattern: new RegExp(`^/v1/models/${name}:predict$`), methods: { POST: (q, s, m) => this.#v1Predict(q, s, m[1] as string) } },
       { pattern: new RegExp(`^/v1/models/${name}:explain$`), methods: { POST: (q, s, m) => this.#v1Explain(q, s, m[1] as string) } },
       { pattern: new RegExp(`^/v1/models/${name}$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string, false) } },
@@ -250,7 +254,7 @@ export class KServeServer {
     req: IncomingMessage,
     res: ServerResponse,
     name: string,
-  ): Promise<{ items: RawItem[]; body: unknown; raw: boolean } | undefined> {
+  ): Promise<{ items: RawItem[]; format: OutputFormat; raw: boolean } | undefined> {
     const { metrics } = this.#options;
     const problem = this.#check(name);
     if (problem) {
@@ -266,17 +270,20 @@ export class KServeServer {
       if (contentType !== undefined && !V1_JSON_TYPES.has(contentType)) {
         // KServe hands a body of any other declared type to the model unparsed: here, the first input.
         const first = this.#runtime.metadata.inputs[0]?.key as string;
-        return { items: [{ [first]: bytes }], body: undefined, raw: true };
+        return { items: [{ [first]: bytes }], format: "text", raw: true };
       }
       let body: unknown;
       try {
-        body = JSON.parse(bytes.toString("utf8"));
+        // parseJson, not JSON.parse: it keeps integers above 2^53 exact (a JSON instance value reaches the model
+        // unchanged, as with KServe's orjson) and its messages are orjson's, which KServe puts in this error.
+        body = parseJson(bytes.toString("utf8"));
       } catch (error) {
-        const reason = bytes.length === 0 ? "Input is a zero-length, empty document" : (error as Error).message;
-        throw new ChassisError(3, `Unrecognized request format: ${reason}`);
+        if (!(error instanceof JsonSyntaxError)) throw error;
+        throw new ChassisError(Code.INVALID_ARGUMENT, `Unrecognized request format: ${error.message}`);
       }
       const items = requestInstances(body).map((instance, i) => instanceToItem(instance, this.#runtime.metadata, i));
-      return { items, body, raw: false };
+      // Checked here, before predict runs: a bad output_format used to be found only after the model had run.
+      return { items, format: requestOutputFormat(body), raw: false };
     } catch (error) {
       metrics.recordRefused("v1");
       sendError(res, httpErrorFor(error, name));
@@ -312,11 +319,12 @@ export class KServeServer {
         sendText(res, 200, outcome.outputs[first?.key as string] ?? new Uint8Array(), first?.mediaType);
         return;
       }
-      const format = requestOutputFormat(decoded.body);
+      const { format } = decoded;
       const predictions = outcomes.map((o) =>
         outputsToPrediction((o as { outputs: Record<string, Uint8Array> }).outputs, metadata, format),
       );
-      sendJson(res, 200, { predictions });
+      // output_format json/all may hold bigints (parseJson keeps them exact), which JSON.stringify cannot write.
+      sendText(res, 200, format === "text" ? JSON.stringify({ predictions }) : stringifyJson({ predictions }), "application/json");
     } finally {
       metrics.postprocess.observe({ model_name: name }, (performance.now() - post) / 1000);
     }
@@ -343,13 +351,15 @@ export class KServeServer {
       sendError(res, httpErrorFor(failure.error, name, decoded.items.length > 1 ? `instance ${index}` : undefined));
       return;
     }
-    const format = decoded.raw ? "text" : requestOutputFormat(decoded.body);
-    sendJson(res, 200, {
+    const { format } = decoded;
+    const answer = {
       predictions: predicted.map((o) =>
         outputsToPrediction((o as { outputs: Record<string, Uint8Array> }).outputs, this.#runtime.metadata, format),
       ),
       explanations: explained.map((o) => (o as { explanation: unknown }).explanation),
-    });
+    };
+    // stringifyJson: an explanation (any value the model returns) or a parsed output may hold bigints.
+    sendText(res, 200, stringifyJson(answer), "application/json");
   }
 
   #openApiCache: unknown;

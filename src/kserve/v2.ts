@@ -62,7 +62,11 @@ export class V2Handler {
       const contentType = req.headers["content-type"];
       if (contentType !== undefined && JSON_TYPE.test(contentType)) {
         const parsed = this.#parse(res, bytes);
-        if (parsed === undefined) return;
+        if (parsed === undefined) {
+          // #parse answered 422: count it like every other refused v2 call (it was missing from chassis_requests_total).
+          this.metrics.recordRefused("v2");
+          return;
+        }
         request = parsed;
       } else {
         const header = req.headers[INFERENCE_HEADER_CONTENT_LENGTH];

@@ -10,6 +10,7 @@
  *              v   | (load() again retries)
  *             failed
  */
+import { setMaxListeners } from "node:events";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
@@ -130,7 +131,7 @@ export class Runtime<S = unknown> {
    * order. Invalid items and a model that is not ready give per-item errors.
    */
   run(items: readonly RawItem[], options: RunOptions = {}): Promise<ItemOutcome[]> {
-    return this.#admit(items, (executor, valid) => executor.execute(valid, options.signal));
+    return this.#admit(items, (executor, valid) => executor.execute(valid, perItemSignal(options.signal)));
   }
 
   /**
@@ -141,7 +142,7 @@ export class Runtime<S = unknown> {
     if (typeof this.model.definition.explain !== "function") {
       return Promise.reject(new ChassisError(Code.UNIMPLEMENTED, `model ${this.model.metadata.name} has no explain function`));
     }
-    return this.#admit(items, (executor, valid) => executor.explain(valid, options.signal));
+    return this.#admit(items, (executor, valid) => executor.explain(valid, perItemSignal(options.signal)));
   }
 
   /** Shared by run() and explain(): readiness, in-flight accounting, per-item validation. */
@@ -234,6 +235,20 @@ export class Runtime<S = unknown> {
     this.#state = state;
     for (const listener of this.#listeners) listener(state);
   }
+}
+
+/**
+ * A signal that follows the caller's and may carry one listener per item
+ * (each predict's deadline watches it): without this, a run of more than 10
+ * items prints MaxListenersExceededWarning on the caller's signal.
+ */
+function perItemSignal(parent: AbortSignal | undefined): AbortSignal | undefined {
+  if (!parent) return undefined;
+  const child = new AbortController();
+  setMaxListeners(0, child.signal);
+  if (parent.aborted) child.abort(parent.reason);
+  else parent.addEventListener("abort", () => child.abort(parent.reason), { once: true });
+  return child.signal;
 }
 
 function sleep(ms: number): Promise<void> {
