@@ -1,4 +1,5 @@
-// Import direction (docs/architecture.md): core <- model/runtime <- protocols (omi) <- server <- cli.
+// Import direction (docs/architecture.md): core <- model/runtime <- protocols (omi, kserve) <- server <- cli;
+// metrics, deploy, engine and the builder are libraries beside them that the CLI wires.
 // The runtime knows no protocol; protocols know neither each other nor the server; nothing imports the CLI.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -41,6 +42,34 @@ module.exports = {
       severity: "error",
       from: { path: "^src/client/" },
       to: { path: "^src/(server|cli|runtime|model)/" },
+    },
+    {
+      name: "metrics-is-a-library",
+      comment: "Metrics know no protocol, runtime or server; adapters record into them.",
+      severity: "error",
+      from: { path: "^src/metrics/" },
+      to: { path: "^src/(?!core/|metrics/)" },
+    },
+    {
+      name: "engine-and-deploy-are-libraries",
+      comment: "The container engine client and the manifest writers need only the core (and the model's naming rules).",
+      severity: "error",
+      from: { path: "^src/(engine|deploy)/" },
+      to: { path: "^src/(runtime|omi|kserve|server|cli|client|build)/" },
+    },
+    {
+      name: "builder-runs-no-server",
+      comment: "The image builder bundles the server; it never imports the serving code or the CLI.",
+      severity: "error",
+      from: { path: "^src/build/" },
+      to: { path: "^src/(runtime|omi|kserve|server|cli|client|engine)/" },
+    },
+    {
+      name: "oci-is-the-bottom-of-the-builder",
+      comment: "As ko: oci <- registry <- image <- publish.",
+      severity: "error",
+      from: { path: "^src/build/oci/" },
+      to: { path: "^src/build/(registry|image|publish)/" },
     },
     {
       name: "nothing-imports-the-cli",

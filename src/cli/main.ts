@@ -219,7 +219,18 @@ async function predict(values: {
         ]),
       );
     } else {
-      const text = new TextDecoder();
+      // v2 BYTES travel as JSON strings here, so inputs must be UTF-8 text.
+      const text = new TextDecoder("utf-8", { fatal: true });
+      for (const [key, bytes] of Object.entries(item)) {
+        try {
+          text.decode(bytes);
+        } catch {
+          throw new ToolError(
+            "CHASSIS_BAD_INPUT",
+            `--input ${key} is not UTF-8 text, which v2 JSON tensors carry; use --protocol v1 (base64) for binary inputs`,
+          );
+        }
+      }
       const [result] = await client.inferItems(model, [Object.fromEntries(Object.entries(item).map(([k, v]) => [k, text.decode(v)]))]);
       outputs = Object.fromEntries(Object.entries(result ?? {}).map(([key, value]) => [key, new TextEncoder().encode(value)]));
     }
@@ -227,10 +238,8 @@ async function predict(values: {
   } catch (error) {
     if (error instanceof ToolError) throw error;
     const reason = ChassisError.from(error);
-    throw new ToolError(
-      reason.code === Code.UNAVAILABLE && /failed: /.test(reason.message) ? "CHASSIS_UNREACHABLE" : "CHASSIS_CALL_FAILED",
-      reason.message,
-    );
+    const unreachable = reason.code === Code.UNAVAILABLE || reason.code === Code.DEADLINE_EXCEEDED;
+    throw new ToolError(unreachable ? "CHASSIS_UNREACHABLE" : "CHASSIS_CALL_FAILED", reason.message);
   }
 }
 

@@ -36,7 +36,8 @@ const HTTP_TO_CODE: Record<number, Code> = {
   413: Code.RESOURCE_EXHAUSTED,
   422: Code.INVALID_ARGUMENT,
   501: Code.UNIMPLEMENTED,
-  503: Code.UNAVAILABLE,
+  // 503 is "model not ready"; UNAVAILABLE is kept for a server that cannot be reached at all.
+  503: Code.FAILED_PRECONDITION,
   504: Code.DEADLINE_EXCEEDED,
 };
 
@@ -55,7 +56,7 @@ export class KServeClient {
       await this.#request("GET", `/v1/models/${encodeURIComponent(model)}`);
       return true;
     } catch (error) {
-      if (error instanceof ChassisError && error.code === Code.UNAVAILABLE) return false;
+      if (error instanceof ChassisError && error.code === Code.FAILED_PRECONDITION) return false;
       throw error;
     }
   }
@@ -108,7 +109,7 @@ export class KServeClient {
       await this.#request("GET", `/v2/models/${encodeURIComponent(model)}/ready`);
       return true;
     } catch (error) {
-      if (error instanceof ChassisError && error.code === Code.UNAVAILABLE) return false;
+      if (error instanceof ChassisError && error.code === Code.FAILED_PRECONDITION) return false;
       throw error;
     }
   }

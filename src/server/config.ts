@@ -176,6 +176,12 @@ export function resolveServerConfig(modelPath: string | undefined, flags: Server
   }
   const [logLevel = "info", logFrom] = pick("log-level", "LOG_LEVEL");
 
+  if (load === "status" && iface === "kserve") {
+    throw new ToolError(
+      "CHASSIS_USAGE",
+      `${loadFrom}="status" loads the model on the first OMI Status call, but ${ifaceFrom}="kserve" serves no OMI: use --load start, or --interface both`,
+    );
+  }
   return Object.freeze({
     modelPath,
     interface: oneOf(iface, ifaceFrom, ["omi", "kserve", "both"] as const),
