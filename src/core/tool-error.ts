@@ -17,6 +17,32 @@ export const TOOL_ERRORS = {
   CHASSIS_CALL_FAILED: { exit: 9, meaning: "the server answered a call with an error status" },
   CHASSIS_ITEM_FAILED: { exit: 10, meaning: "the call worked but one or more items came back with success=false" },
   CHASSIS_INTERNAL: { exit: 1, meaning: "an unexpected failure inside chassis itself (a bug: please report it with the message)" },
+  CHASSIS_REGISTRY_UNAUTHORIZED: { exit: 20, meaning: "the registry answered 401: no credentials were found, or it refused the ones sent" },
+  CHASSIS_REGISTRY_DENIED: {
+    exit: 21,
+    meaning: "the registry answered 403: the credentials work but may not pull or push this repository",
+  },
+  CHASSIS_REGISTRY_NOT_FOUND: { exit: 22, meaning: "the registry has no such repository, tag, manifest or blob (404)" },
+  CHASSIS_REGISTRY_FAILED: {
+    exit: 23,
+    meaning: "the registry could not be reached, rejected a request, or kept failing (5xx, 429, reset) after the retries",
+  },
+  CHASSIS_DIGEST_MISMATCH: {
+    exit: 24,
+    meaning: "bytes read from a registry, layout or archive, or sent to a registry, do not match their sha256 digest",
+  },
+  CHASSIS_PLATFORM_NOT_FOUND: {
+    exit: 25,
+    meaning: "a multi-platform image (index or manifest list) has no manifest for the wanted platform",
+  },
+  CHASSIS_LAYER_INVALID: {
+    exit: 30,
+    meaning: "a layer's file list is invalid: a duplicate, unsafe or malformed path, a dangling hardlink, or a wrong file size",
+  },
+  CHASSIS_IMAGE_INVALID: {
+    exit: 31,
+    meaning: "an OCI layout or image archive is malformed or incomplete (oci-layout, index.json, manifest.json, manifest, config, blob)",
+  },
 } as const satisfies Record<string, { exit: number; meaning: string }>;
 
 export type ToolErrorId = keyof typeof TOOL_ERRORS;

@@ -83,13 +83,21 @@ function addHostPath(path: string, files: Map<string, LayerFile>, depth = 0): vo
     files.set(current, { path: current, source: current, mode: stat.mode & 0o111 ? 0o755 : 0o644, size: stat.size });
 }
 
-/** The files of the host base for this machine. */
-export function hostBase(): HostBase {
+/**
+ * The files of the host base for this machine. `nativeBinaries` (the model's
+ * .node and .so files) add their own shared libraries, which node's ldd
+ * closure does not cover (onnxruntime needs librt, for one).
+ */
+export function hostBase(nativeBinaries: readonly string[] = []): HostBase {
   const platform = hostPlatform();
   const node = realpathSync(process.execPath);
   const files = new Map<string, LayerFile>();
   files.set(NODE_PATH, { path: NODE_PATH, source: node, mode: 0o755, size: statSync(node).size });
   for (const library of sharedLibraries(node)) addHostPath(library, files);
+  for (const binary of nativeBinaries) {
+    // Libraries shipped inside the package itself are in the dependency layer already.
+    for (const library of sharedLibraries(binary)) if (!library.includes("/node_modules/")) addHostPath(library, files);
+  }
   // Native addons (onnxruntime-node) link libstdc++ and libgcc_s even when node does not list them.
   for (const extra of ["libstdc++.so.6", "libgcc_s.so.1"]) {
     for (const dir of [

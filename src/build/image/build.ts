@@ -1,0 +1,253 @@
+/**
+ * @module build/image/build
+ * Builds a model's image into an OCI layout, without a daemon: the base's
+ * layers as they are (never unpacked, never re-compressed), then our layers,
+ * each a reproducible tar: runtime (chassis-ts), dependencies (native
+ * packages), model (code and data), so a model change re-uploads only the
+ * model layer. Config and manifest carry the OMI annotations, the OCI ones,
+ * and the model's full metadata, readable at rest.
+ */
+import { createReadStream } from "node:fs";
+import { ToolError } from "../../core/tool-error.js";
+import type { ModelMetadata } from "../../model/metadata.js";
+import type { Descriptor, Platform as OciPlatform } from "../oci/descriptor.js";
+import type { Digest } from "../oci/digest.js";
+import { encodeConfig, encodeManifest, type ImageConfig, type ImageManifest, MediaType } from "../oci/documents.js";
+import { parseSourceDateEpoch, rfc3339 } from "../oci/epoch.js";
+import { Annotation, type OciLayout } from "../oci/layout.js";
+import { type Layer, type TarEntry, writeLayer } from "../oci/tar.js";
+import { bundleModel, bundleRuntime, IMAGE_PATHS, type LayerFile, type Platform } from "./bundle.js";
+import { APP_USER, hostBase, hostPlatform, NODE_PATH } from "./host-base.js";
+
+export type InterfaceName = "omi" | "kserve" | "both";
+
+/** A base image already in the working layout (pulled or read by the caller), or the host's Node.js. */
+export type BaseImage = { kind: "host" } | { kind: "layout"; name: string; manifest: ImageManifest; config: ImageConfig; digest: Digest };
+
+export interface BuildOptions {
+  /** The model module (model.ts / model.js) to bundle. */
+  modelFile: string;
+  /** Its validated metadata (the CLI loads the module to get it). */
+  metadata: ModelMetadata;
+  /** Full reference the image is named by, e.g. `localhost/digits-classifier:1.0.0`. */
+  reference: string;
+  layout: OciLayout;
+  base: BaseImage;
+  /** @default "both" */
+  interface?: InterfaceName;
+  /** The raw SOURCE_DATE_EPOCH, for mtimes and `created`. */
+  sourceDateEpoch?: string;
+  /** gzip level of our layers. @default 6 */
+  gzip?: number;
+  /** `org.opencontainers.image.source` / `.revision`, when known. */
+  source?: string;
+  revision?: string;
+  /** Called as each step finishes (bundle, each layer, config). */
+  progress?: (step: string, detail: Record<string, unknown>) => void;
+}
+
+export interface BuiltLayer {
+  readonly name: "base" | "runtime" | "dependencies" | "model";
+  readonly digest: Digest;
+  readonly size: number;
+  readonly uncompressedSize: number;
+  readonly files: number;
+}
+
+export interface BuildResult {
+  readonly descriptor: Descriptor;
+  readonly manifest: ImageManifest;
+  readonly config: ImageConfig;
+  readonly configDigest: Digest;
+  readonly layers: readonly BuiltLayer[];
+  readonly platform: Platform;
+  readonly reference: string;
+}
+
+export const PORTS = Object.freeze({ omi: 45000, kserve: 8080 });
+
+function toTarEntry(file: LayerFile): TarEntry {
+  const path = file.path;
+  if (file.type === "dir") return { path, type: "dir", mode: file.mode, exactMode: true, uid: file.uid ?? 0, gid: file.gid ?? 0 };
+  if (file.type === "symlink") return { path, type: "symlink", linkname: file.linkTarget ?? "" };
+  const source = file.source;
+  const data = file.data ?? (source ? () => createReadStream(source) : new Uint8Array());
+  return { path, type: "file", mode: file.mode, data, size: file.size, uid: file.uid ?? 0, gid: file.gid ?? 0 };
+}
+
+/** The OMI annotations (and labels), as Chassis images carry them. */
+export function omiAnnotations(metadata: ModelMetadata, iface: InterfaceName): Record<string, string> {
+  const protocols = iface === "kserve" ? [] : ["v1"];
+  return {
+    "ml.openmodel.interfaces": JSON.stringify(iface === "kserve" ? [] : ["ml.openmodel.protocols.v1"]),
+    "ml.openmodel.protocols": JSON.stringify([protocols]),
+    "ml.openmodel.port": String(PORTS.omi),
+    "ml.openml.model_name": metadata.name,
+  };
+}
+
+/** The model's full metadata (every OMI StatusResponse field), readable without running the image. */
+export function metadataLabel(metadata: ModelMetadata): string {
+  return JSON.stringify({
+    model_info: {
+      model_name: metadata.name,
+      model_version: metadata.version,
+      model_author: metadata.author,
+      model_type: metadata.modelType,
+      source: metadata.source,
+    },
+    description: metadata.description,
+    inputs: metadata.inputs.map((i) => ({
+      filename: i.key,
+      accepted_media_types: i.mediaTypes,
+      max_size: i.maxSize,
+      description: i.description,
+    })),
+    outputs: metadata.outputs.map((o) => ({ filename: o.key, media_type: o.mediaType, max_size: o.maxSize, description: o.description })),
+    resources: { required_ram: metadata.resources.ram, num_cpus: metadata.resources.cpus, num_gpus: metadata.resources.gpus },
+    timeout: { status: metadata.timeout.status, run: metadata.timeout.run },
+    features: {
+      adversarial_defense: metadata.features.adversarialDefense,
+      batch_size: metadata.features.batchSize,
+      retrainable: metadata.features.retrainable,
+      results_format: metadata.features.resultsFormat,
+      drift_format: metadata.features.driftFormat,
+      explanation_format: metadata.features.explanationFormat,
+    },
+  });
+}
+
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const { layout, metadata } = options;
+  const iface = options.interface ?? "both";
+  const progress = options.progress ?? (() => {});
+  const epoch = parseSourceDateEpoch(options.sourceDateEpoch) ?? 0;
+  const created = rfc3339(epoch);
+  const layerOptions = { gzip: options.gzip ?? 6, ...(options.sourceDateEpoch ? { sourceDateEpoch: options.sourceDateEpoch } : {}) };
+
+  // The base: its layers stay as they are; only the host base is made here, after bundling,
+  // because the model's native binaries add shared libraries to it.
+  const wanted: Platform =
+    options.base.kind === "host"
+      ? hostPlatform()
+      : { os: "linux", architecture: options.base.config.architecture as Platform["architecture"] };
+  if (options.base.kind === "layout") {
+    const { config } = options.base;
+    if (config.os !== "linux" || (config.architecture !== "amd64" && config.architecture !== "arm64")) {
+      throw new ToolError(
+        "CHASSIS_PLATFORM_NOT_FOUND",
+        `base ${options.base.name} is ${config.os}/${config.architecture}; chassis-ts builds linux/amd64 and linux/arm64`,
+      );
+    }
+  }
+  const platform = wanted;
+  const started = performance.now();
+  const [runtimeFiles, model] = await Promise.all([bundleRuntime(), bundleModel(options.modelFile, platform)]);
+  progress("bundle", { ms: Math.round(performance.now() - started), nativePackages: model.nativePackages });
+
+  let baseLayers: Descriptor[] = [];
+  let baseConfig: ImageConfig;
+  const built: BuiltLayer[] = [];
+  if (options.base.kind === "host") {
+    const binaries = model.dependencies.filter((f) => f.source && /\.node$|\.so(\.\d+)*$/.test(f.path)).map((f) => f.source as string);
+    const host = hostBase(binaries);
+    const layer = await writeLayer(host.files.map(toTarEntry), layerOptions);
+    baseLayers = [await layout.writeLayer(layer)];
+    built.push(describeLayer("base", layer, host.files.length));
+    baseConfig = {
+      architecture: platform.architecture,
+      os: platform.os,
+      config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] },
+      rootfs: { type: "layers", diff_ids: [layer.diffId] },
+      history: [{ created, created_by: "chassis build --base host", comment: host.description }],
+    };
+    progress("base", { layer: "base", size: layer.size, description: host.description });
+  } else {
+    baseLayers = options.base.manifest.layers;
+    baseConfig = options.base.config;
+    progress("base", { name: options.base.name, layers: baseLayers.length });
+  }
+
+  const ours: Array<[BuiltLayer["name"], LayerFile[]]> = [
+    ["runtime", runtimeFiles],
+    ["dependencies", model.dependencies],
+    ["model", model.model],
+  ];
+  const ourLayers: Descriptor[] = [];
+  const diffIds: Digest[] = [];
+  const history = [...(baseConfig.history ?? [])];
+  for (const [name, files] of ours) {
+    if (files.length === 0) continue;
+    const layer = await writeLayer(files.map(toTarEntry), layerOptions);
+    ourLayers.push(await layout.writeLayer(layer));
+    diffIds.push(layer.diffId);
+    built.push(describeLayer(name, layer, files.length));
+    history.push({ created, created_by: `chassis build (${name})`, comment: `chassis-ts ${name} layer` });
+    progress("layer", { layer: name, size: layer.size, uncompressed: layer.uncompressedSize, files: files.length });
+  }
+
+  const baseEnv = (baseConfig.config?.Env ?? []).filter(
+    (entry) => !/^(INTERFACE|PSC_MODEL_PORT|HTTP_PORT|MODEL_NAME|NODE_ENV)=/.test(entry),
+  );
+  const ports: Record<string, Record<string, never>> = {};
+  if (iface !== "kserve") ports[`${PORTS.omi}/tcp`] = {};
+  if (iface !== "omi") ports[`${PORTS.kserve}/tcp`] = {};
+  const annotations: Record<string, string> = {
+    [Annotation.Created]: created,
+    [Annotation.Title]: metadata.name,
+    [Annotation.Version]: metadata.version,
+    ...(metadata.author ? { "org.opencontainers.image.authors": metadata.author } : {}),
+    ...(metadata.description.summary ? { [Annotation.Description]: metadata.description.summary } : {}),
+    ...(options.source ? { [Annotation.Source]: options.source } : {}),
+    ...(options.revision ? { [Annotation.Revision]: options.revision } : {}),
+    ...(options.base.kind === "layout" ? { [Annotation.BaseName]: options.base.name, [Annotation.BaseDigest]: options.base.digest } : {}),
+    ...omiAnnotations(metadata, iface),
+  };
+  const config: ImageConfig = {
+    ...baseConfig,
+    created,
+    architecture: platform.architecture,
+    os: platform.os,
+    config: {
+      ...(baseConfig.config ?? {}),
+      Env: [...baseEnv, `INTERFACE=${iface}`, `PSC_MODEL_PORT=${PORTS.omi}`, `HTTP_PORT=${PORTS.kserve}`, "NODE_ENV=production"],
+      // The server handles SIGTERM itself (Node as PID 1 would ignore it otherwise) and drains before exit.
+      Entrypoint: [NODE_PATH, IMAGE_PATHS.cli, "serve", IMAGE_PATHS.model],
+      Cmd: [],
+      WorkingDir: IMAGE_PATHS.app,
+      User: `${APP_USER.uid}:${APP_USER.gid}`,
+      ExposedPorts: ports,
+      Labels: { ...(baseConfig.config?.Labels ?? {}), ...annotations, "ml.openmodel.metadata": metadataLabel(metadata) },
+      StopSignal: "SIGTERM",
+    },
+    rootfs: { type: "layers", diff_ids: [...baseConfig.rootfs.diff_ids, ...diffIds] },
+    history,
+  };
+  const encodedConfig = encodeConfig(config);
+  await layout.writeDocument(encodedConfig);
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: encodedConfig.descriptor,
+    layers: [...baseLayers, ...ourLayers],
+    annotations,
+  };
+  const encodedManifest = encodeManifest(manifest);
+  const descriptor = await layout.writeDocument(encodedManifest);
+  const ociPlatform: OciPlatform = { os: platform.os, architecture: platform.architecture };
+  await layout.addImage({ ...descriptor, platform: ociPlatform }, options.reference, ociPlatform);
+  progress("config", { digest: descriptor.digest });
+  return {
+    descriptor: { ...descriptor, platform: ociPlatform },
+    manifest,
+    config,
+    configDigest: encodedConfig.descriptor.digest,
+    layers: built,
+    platform,
+    reference: options.reference,
+  };
+}
+
+function describeLayer(name: BuiltLayer["name"], layer: Layer, files: number): BuiltLayer {
+  return { name, digest: layer.digest, size: layer.size, uncompressedSize: layer.uncompressedSize, files };
+}
