@@ -27,3 +27,16 @@ chassis client shutdown --port "$port"
 wait "$server"
 echo "server exited with status $?"
 trap - EXIT
+
+# Where a container engine is present: build the image without a daemon and run it in podman.
+if command -v podman >/dev/null 2>&1; then
+  state="$(mktemp -d)"
+  echo "\$ chassis build examples/digits --output docker-archive:$state/digits.tar"
+  chassis build examples/digits --cache "$state/cache" --output "docker-archive:$state/digits.tar"
+  socket="$(bash scripts/start-podman-service.sh "$state/podman")"
+  trap 'bash scripts/stop-podman-service.sh "$state/podman"; rm -rf "$state"' EXIT
+  echo "\$ chassis test-container $state/digits.tar --engine-socket $socket --input input=@examples/digits/sample.json"
+  chassis test-container "$state/digits.tar" --engine-socket "$socket" --input input=@examples/digits/sample.json
+else
+  echo "(podman is not installed: skipping the image build and container run; see docs/image.md)"
+fi

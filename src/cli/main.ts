@@ -4,7 +4,6 @@
  * every failure into a one-line message with a stable exit status
  * (core/tool-error.ts). Nothing imports this module.
  */
-import { type ParseArgsConfig, parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { KServeClient } from "../client/kserve-client.js";
 import { OmiClient } from "../client/omi-client.js";
@@ -15,14 +14,12 @@ import { TOOL_ERRORS, ToolError } from "../core/tool-error.js";
 import { VERSION } from "../core/version.js";
 import { kserveInferenceService, nameFromImage } from "../deploy/kserve.js";
 import { toYaml } from "../deploy/yaml.js";
-import { parseDuration } from "../model/units.js";
 import { RunResponseSchema, ShutdownResponseSchema, StatusResponseSchema } from "../omi/gen/model_pb.js";
 import { parsePort, parseServeArgs, resolveServerConfig } from "../server/config.js";
 import { loadModelModule } from "../server/load-module.js";
 import { startServer } from "../server/serve.js";
-import { parseInputs, printItems } from "./inputs.js";
-
-const out = (text: string) => process.stdout.write(text);
+import { duration, out, parse, reportItems } from "./common.js";
+import { parseInputs } from "./inputs.js";
 
 const USAGE = `chassis: serve machine-learning models over OMI (gRPC) and KServe (REST)
 
@@ -37,6 +34,12 @@ Usage:
   chassis client shutdown [--host H] [--port P]
   chassis client predict  --url http://H:8080 [--model NAME] [--protocol v1|v2]
                           --input key=@file|key=text [...] [--json]
+  chassis build <model> [--tag NAME:TAG] [--output oci-archive:PATH|oci-layout:DIR|docker-archive:PATH|registry]
+                        [--base host|REF|oci-layout:DIR|oci-archive:PATH|docker-archive:PATH]
+                        [--interface omi|kserve|both] [--gzip 0-9] [--cache DIR] [--creds USER:PASS]
+                        [--authfile PATH] [--source URL] [--revision SHA] [--context DIR] [--quiet]
+  chassis run IMAGE|ARCHIVE [--port N] [--http-port N] [--env K=V ...] [--engine-socket PATH]
+  chassis test-container IMAGE|ARCHIVE --input key=@file|key=text [...] [--json] [--wait DUR]
   chassis deploy kserve   --image REF [--name N] [--protocol v1|v2] [--interface kserve|both]
                           [--http-port N] [--omi-port N] [--namespace NS] [--cpu Q] [--memory Q]
                           [--env K=V ...] [--json]
@@ -59,20 +62,6 @@ const CLIENT_OPTIONS = {
   input: { type: "string", multiple: true, default: [] as string[] },
   json: { type: "boolean", default: false },
 } as const;
-
-function parse<const O extends NonNullable<ParseArgsConfig["options"]>>(command: string, args: string[], options: O) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new ToolError("CHASSIS_USAGE", `${command}: ${(error as Error).message}`, { hint: `see: chassis help` });
-  }
-}
-
-function duration(text: string, flag: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new ToolError("CHASSIS_USAGE", `--${flag} "${text}" is not a duration (expected e.g. 500ms, 10s, 2m)`);
-  return ms;
-}
 
 async function serve(args: string[]): Promise<number> {
   const { positionals, flags, ignored } = parseServeArgs(args);
@@ -110,27 +99,6 @@ async function test(args: string[]): Promise<number> {
     o.ok ? { success: true, outputs: o.outputs } : { success: false, outputs: { error: new TextEncoder().encode(o.error.message) } },
   );
   return reportItems(items, values.json);
-}
-
-function reportItems(items: Array<{ success: boolean; outputs: Record<string, Uint8Array> }>, asJson: boolean): number {
-  let failed: number;
-  if (asJson) {
-    const decoder = new TextDecoder();
-    out(
-      `${JSON.stringify(
-        items.map((item) => ({
-          success: item.success,
-          outputs: Object.fromEntries(Object.entries(item.outputs).map(([k, v]) => [k, decoder.decode(v)])),
-        })),
-        null,
-        2,
-      )}\n`,
-    );
-    failed = items.filter((item) => !item.success).length;
-  } else {
-    failed = printItems(items, out);
-  }
-  return failed > 0 ? TOOL_ERRORS.CHASSIS_ITEM_FAILED.exit : 0;
 }
 
 async function client(args: string[]): Promise<number> {
@@ -310,6 +278,13 @@ export async function main(argv: string[]): Promise<number> {
         return await client(args);
       case "deploy":
         return deploy(args);
+      // Loaded on demand: the builder pulls in esbuild, which built images (whose entry is this CLI) do not ship.
+      case "build":
+        return await (await import("./image-commands.js")).build(args);
+      case "run":
+        return await (await import("./image-commands.js")).run(args);
+      case "test-container":
+        return await (await import("./image-commands.js")).testContainer(args);
       case "--version":
       case "version":
         out(`${version()}\n`);
@@ -321,7 +296,10 @@ export async function main(argv: string[]): Promise<number> {
         out(USAGE);
         return command === undefined ? TOOL_ERRORS.CHASSIS_USAGE.exit : 0;
       default:
-        throw new ToolError("CHASSIS_USAGE", `unknown command "${command}" (expected serve, test, client, deploy or help)`);
+        throw new ToolError(
+          "CHASSIS_USAGE",
+          `unknown command "${command}" (expected serve, test, client, build, run, test-container, deploy or help)`,
+        );
     }
   } catch (error) {
     const failure =

@@ -7,7 +7,10 @@
  * model layer. Config and manifest carry the OMI annotations, the OCI ones,
  * and the model's full metadata, readable at rest.
  */
-import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ToolError } from "../../core/tool-error.js";
 import type { ModelMetadata } from "../../model/metadata.js";
 import type { Descriptor, Platform as OciPlatform } from "../oci/descriptor.js";
@@ -151,8 +154,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   if (options.base.kind === "host") {
     const binaries = model.dependencies.filter((f) => f.source && /\.node$|\.so(\.\d+)*$/.test(f.path)).map((f) => f.source as string);
     const host = hostBase(binaries);
-    const layer = await writeLayer(host.files.map(toTarEntry), layerOptions);
-    baseLayers = [await layout.writeLayer(layer)];
+    const layer = await cachedLayer(layout, host.files, layerOptions);
+    baseLayers = [layer.descriptor];
     built.push(describeLayer("base", layer, host.files.length));
     baseConfig = {
       architecture: platform.architecture,
@@ -248,6 +251,50 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   };
 }
 
-function describeLayer(name: BuiltLayer["name"], layer: Layer, files: number): BuiltLayer {
+type CachedLayer = Pick<Layer, "digest" | "size" | "diffId" | "uncompressedSize" | "descriptor">;
+
+/**
+ * The host base layer, reused while its inputs are unchanged: keyed by every
+ * file's path, size and mtime and the layer options, recorded beside the
+ * working layout. Re-compressing ~100 MB of node and libraries takes seconds.
+ */
+async function cachedLayer(
+  layout: OciLayout,
+  files: readonly LayerFile[],
+  options: { gzip: number; sourceDateEpoch?: string },
+): Promise<CachedLayer> {
+  const inputs = files.map((f) => [
+    f.path,
+    f.type ?? "file",
+    f.size,
+    f.mode,
+    f.linkTarget ?? "",
+    f.source ? statSync(f.source).mtimeMs : 0,
+  ]);
+  const key = createHash("sha256")
+    .update(JSON.stringify([inputs, options]))
+    .digest("hex");
+  const record = join(layout.dir, "..", "host-base-cache", `${key}.json`);
+  try {
+    const cached = JSON.parse(await readFile(record, "utf8")) as CachedLayer;
+    if (await layout.hasBlob(cached.digest, cached.size)) return cached;
+  } catch {
+    // not cached yet
+  }
+  const layer = await writeLayer(files.map(toTarEntry), options);
+  const descriptor = await layout.writeLayer(layer);
+  const entry: CachedLayer = {
+    digest: layer.digest,
+    size: layer.size,
+    diffId: layer.diffId,
+    uncompressedSize: layer.uncompressedSize,
+    descriptor,
+  };
+  await mkdir(dirname(record), { recursive: true });
+  await writeFile(record, JSON.stringify(entry));
+  return entry;
+}
+
+function describeLayer(name: BuiltLayer["name"], layer: CachedLayer, files: number): BuiltLayer {
   return { name, digest: layer.digest, size: layer.size, uncompressedSize: layer.uncompressedSize, files };
 }
