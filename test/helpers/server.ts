@@ -82,18 +82,22 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
   };
 }
 
-/** Runs the chassis CLI to completion. */
-export function runCli(
+export interface ProcessResult {
+  /** The exit code, or the signal's name. */
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion, collecting its output; rejects (and kills it) after timeoutMs. */
+export function runProcess(
+  command: string,
   args: string[],
-  env: Record<string, string> = {},
-  timeoutMs = 30_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<ProcessResult> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHASSIS_BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => {
@@ -104,11 +108,34 @@ export function runCli(
     });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`chassis ${args.join(" ")} did not finish within ${timeoutMs} ms\n${stderr}`));
+      reject(new Error(`${command} ${args.join(" ")} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
-    child.on("exit", (code) => {
+    child.on("error", (error) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
+      reject(error);
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? -1, stdout, stderr });
     });
   });
+}
+
+/** Rejects with "<what> within <ms> ms" when the promise takes longer. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs the chassis CLI to completion. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await runProcess(process.execPath, [CHASSIS_BIN, ...args], { env: { ...process.env, ...env }, timeoutMs });
+  return { ...result, code: typeof result.code === "number" ? result.code : -1 };
 }

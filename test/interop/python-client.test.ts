@@ -7,10 +7,10 @@
  * client built only from the descriptors that reflection returned.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { spawnServer } from "../helpers/server.js";
+import { runProcess, spawnServer, withTimeout } from "../helpers/server.js";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("./omi_client.py", import.meta.url));
@@ -48,40 +48,6 @@ interface CheckLine {
   detail?: unknown;
 }
 
-function runPython(args: string[], timeoutMs: number): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`omi_client.py did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal ?? -1, stdout, stderr });
-    });
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 test("the official Python gRPC client talks to the OMI server (stubs, health, reflection v1/v1alpha, Shutdown)", { skip }, async () => {
   if (problem) assert.fail(`CI is set and ${problem}; install with \`${INSTALL_HINT}\``);
 
@@ -91,7 +57,7 @@ test("the official Python gRPC client talks to the OMI server (stubs, health, re
     serverExited = true;
   });
   try {
-    const result = await runPython([SCRIPT, `127.0.0.1:${server.port}`], 60_000);
+    const result = await runProcess(PYTHON, [SCRIPT, `127.0.0.1:${server.port}`], { timeoutMs: 60_000 });
     const transcript = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}\nserver stderr:\n${server.stderr()}`;
 
     const lines: CheckLine[] = result.stdout

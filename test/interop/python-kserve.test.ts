@@ -8,10 +8,9 @@
  * present on this machine, so there is no skip.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ROOT, spawnServer } from "../helpers/server.js";
+import { ROOT, runProcess, spawnServer, withTimeout } from "../helpers/server.js";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("./kserve_predict.py", import.meta.url));
@@ -27,40 +26,6 @@ interface CheckLine {
   detail?: unknown;
 }
 
-function runPython(args: string[], timeoutMs: number): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`kserve_predict.py did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal ?? -1, stdout, stderr });
-    });
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 test("a Python standard-library client calls KServe v1 :predict (Chassis base64 convention) and v2 /infer on the digits model", async () => {
   const server = await spawnServer(["examples/digits", "--host", "127.0.0.1", "--interface", "kserve"]);
   let serverExited = false;
@@ -69,7 +34,7 @@ test("a Python standard-library client calls KServe v1 :predict (Chassis base64 
   });
   try {
     assert.equal(server.port, 0, "--interface kserve opens no OMI port");
-    const result = await runPython([SCRIPT, `http://127.0.0.1:${server.httpPort}`, SAMPLE, MODEL], 30_000);
+    const result = await runProcess(PYTHON, [SCRIPT, `http://127.0.0.1:${server.httpPort}`, SAMPLE, MODEL], { timeoutMs: 30_000 });
     const transcript = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}\nserver stderr:\n${server.stderr()}`;
 
     const lines: CheckLine[] = result.stdout
