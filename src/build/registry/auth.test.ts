@@ -37,9 +37,11 @@ describe("findCredentials", () => {
       paths.map((p) => p.path),
       ["/x/flag.json", "/x/env.json", "/run/user/7/containers/auth.json", "/h/.config/containers/auth.json", "/h/.docker/config.json"],
     );
+    // Without XDG_RUNTIME_DIR, podman (as root) keeps logins in /run/containers/<uid>; XDG_CONFIG_HOME moves ~/.config.
+    const uid = process.getuid?.() ?? 0;
     assert.deepEqual(
-      authFilePaths({ env: { HOME: "/hh" } }).map((p) => p.path),
-      ["/hh/.config/containers/auth.json", "/hh/.docker/config.json"],
+      authFilePaths({ env: { HOME: "/hh", XDG_CONFIG_HOME: "/cfg" } }).map((p) => p.path),
+      [`/run/containers/${uid}/auth.json`, "/cfg/containers/auth.json", "/hh/.docker/config.json"],
     );
   });
 
@@ -47,12 +49,13 @@ describe("findCredentials", () => {
     const explicit = Credentials.fromFlag("bob:pa:ss");
     const found = findCredentials("r.io", "a", { credentials: explicit, env: { HOME: home } });
     assert.equal(found.credentials, explicit);
-    const none = findCredentials("r.io", "a", { env: { HOME: home } });
+    // XDG_RUNTIME_DIR inside the temp home: the machine's own /run/containers logins stay out of this test.
+    const none = findCredentials("r.io", "a", { env: { HOME: home, XDG_RUNTIME_DIR: `${home}/run` } });
     assert.equal(none.credentials, undefined);
-    assert.equal(none.tried.length, 3);
+    assert.equal(none.tried.length, 4);
     assert.match(
       none.tried.join("\n"),
-      /explicit credentials: none given\n.*auth\.json \(podman\): not found\n.*config\.json \(docker\): not found/,
+      /explicit credentials: none given\n.*auth\.json \(podman\): not found\n.*auth\.json \(podman\): not found\n.*config\.json \(docker\): not found/,
     );
     assert.throws(() => Credentials.fromFlag("nocolon"), /--creds expects USER:PASSWORD/);
   });

@@ -145,7 +145,9 @@ export function authFilePaths(options: CredentialSearchOptions = {}): { path: st
   if (options.authFile) files.push({ path: options.authFile, label: "--authfile" });
   if (env.REGISTRY_AUTH_FILE) files.push({ path: env.REGISTRY_AUTH_FILE, label: "$REGISTRY_AUTH_FILE" });
   if (env.XDG_RUNTIME_DIR) files.push({ path: join(env.XDG_RUNTIME_DIR, "containers", "auth.json"), label: "podman" });
-  files.push({ path: join(home, ".config", "containers", "auth.json"), label: "podman" });
+  // Where `podman login` writes as root when XDG_RUNTIME_DIR is unset (containers-auth.json(5)).
+  else if (typeof process.getuid === "function") files.push({ path: `/run/containers/${process.getuid()}/auth.json`, label: "podman" });
+  files.push({ path: join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers", "auth.json"), label: "podman" });
   files.push({ path: join(home, ".docker", "config.json"), label: "docker" });
   return files;
 }
