@@ -7,6 +7,11 @@ if (!existsSync(entry)) {
   process.stderr.write("chassis: dist/ is missing; run `npm run build` in the chassis-ts folder first\n");
   process.exit(1);
 }
+// `chassis ... | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (error) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
 const { main } = await import(entry.href);
 const status = await main(process.argv.slice(2));
 // Let stdout/stderr flush, then leave with the command's status (servers have closed by now).

@@ -5,6 +5,12 @@
  */
 import { main } from "./main.js";
 
+// `chassis ... | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 const status = await main(process.argv.slice(2));
 process.exitCode = status;
 // Let stdout/stderr flush, then leave (servers have closed by now).

@@ -181,8 +181,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const history = [...(baseConfig.history ?? [])];
   for (const [name, files] of ours) {
     if (files.length === 0) continue;
-    const layer = await writeLayer(files.map(toTarEntry), layerOptions);
-    ourLayers.push(await layout.writeLayer(layer));
+    // Native packages are large and rarely change: reuse their layer like the host base's.
+    const layer =
+      name === "dependencies" ? await cachedLayer(layout, files, layerOptions) : await writtenLayer(layout, files, layerOptions);
+    ourLayers.push(layer.descriptor);
     diffIds.push(layer.diffId);
     built.push(describeLayer(name, layer, files.length));
     history.push({ created, created_by: `chassis build (${name})`, comment: `chassis-ts ${name} layer` });
@@ -253,10 +255,21 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 
 type CachedLayer = Pick<Layer, "digest" | "size" | "diffId" | "uncompressedSize" | "descriptor">;
 
+async function writtenLayer(
+  layout: OciLayout,
+  files: readonly LayerFile[],
+  options: { gzip: number; sourceDateEpoch?: string },
+): Promise<CachedLayer> {
+  const layer = await writeLayer(files.map(toTarEntry), options);
+  await layout.writeLayer(layer);
+  return layer;
+}
+
 /**
- * The host base layer, reused while its inputs are unchanged: keyed by every
- * file's path, size and mtime and the layer options, recorded beside the
- * working layout. Re-compressing ~100 MB of node and libraries takes seconds.
+ * A layer made of files on this machine (the host base, native packages),
+ * reused while its inputs are unchanged: keyed by every file's path, size,
+ * mode and mtime and the layer options, recorded beside the working layout.
+ * Re-compressing ~100 MB of node and libraries takes seconds.
  */
 async function cachedLayer(
   layout: OciLayout,
@@ -274,7 +287,7 @@ async function cachedLayer(
   const key = createHash("sha256")
     .update(JSON.stringify([inputs, options]))
     .digest("hex");
-  const record = join(layout.dir, "..", "host-base-cache", `${key}.json`);
+  const record = join(layout.dir, "..", "layer-cache", `${key}.json`);
   try {
     const cached = JSON.parse(await readFile(record, "utf8")) as CachedLayer;
     if (await layout.hasBlob(cached.digest, cached.size)) return cached;
