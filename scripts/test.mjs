@@ -22,7 +22,7 @@ const flags = args.filter((a) => !a.endsWith(".ts"));
 const list = files.length > 0 ? files : ["src", "test", "examples"].flatMap(find).sort();
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...flags, ...list],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=600000", ...flags, ...list],
   {
     stdio: "inherit",
   },
