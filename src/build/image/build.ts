@@ -148,48 +148,60 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const [runtimeFiles, model] = await Promise.all([bundleRuntime(), bundleModel(options.modelFile, platform)]);
   progress("bundle", { ms: Math.round(performance.now() - started), nativePackages: model.nativePackages });
 
-  let baseLayers: Descriptor[] = [];
-  let baseConfig: ImageConfig;
-  const built: BuiltLayer[] = [];
-  if (options.base.kind === "host") {
-    const binaries = model.dependencies.filter((f) => f.source && /\.node$|\.so(\.\d+)*$/.test(f.path)).map((f) => f.source as string);
-    const host = hostBase(binaries);
-    const layer = await cachedLayer(layout, host.files, layerOptions);
-    baseLayers = [layer.descriptor];
-    built.push(describeLayer("base", layer, host.files.length));
-    baseConfig = {
-      architecture: platform.architecture,
-      os: platform.os,
-      config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] },
-      rootfs: { type: "layers", diff_ids: [layer.diffId] },
-      history: [{ created, created_by: "chassis build --base host", comment: host.description }],
-    };
-    progress("base", { layer: "base", size: layer.size, description: host.description });
-  } else {
-    baseLayers = options.base.manifest.layers;
-    baseConfig = options.base.config;
-    progress("base", { name: options.base.name, layers: baseLayers.length });
-  }
-
-  const ours: Array<[BuiltLayer["name"], LayerFile[]]> = [
+  // Every layer is compressed at once: zlib runs on libuv's thread pool, so a cold build
+  // uses both cores for the ~100 MB host base and the native packages together.
+  const candidates: Array<[BuiltLayer["name"], LayerFile[]]> = [
     ["runtime", runtimeFiles],
     ["dependencies", model.dependencies],
     ["model", model.model],
   ];
+  const ours = candidates.filter(([, files]) => files.length > 0);
+  const ourPending = ours.map(([name, files]) =>
+    // Native packages are large and rarely change: reuse their layer like the host base's.
+    name === "dependencies" ? cachedLayer(layout, files, layerOptions) : writtenLayer(layout, files, layerOptions),
+  );
+  let host: ReturnType<typeof hostBase> | undefined;
+  let hostPending: Promise<CachedLayer> | undefined;
+  if (options.base.kind === "host") {
+    const binaries = model.dependencies.filter((f) => f.source && /\.node$|\.so(\.\d+)*$/.test(f.path)).map((f) => f.source as string);
+    host = hostBase(binaries);
+    hostPending = cachedLayer(layout, host.files, layerOptions);
+  }
+  const [hostLayer, ...ourDone] = await Promise.all([hostPending, ...ourPending]);
+
+  let baseLayers: Descriptor[] = [];
+  let baseConfig: ImageConfig;
+  const built: BuiltLayer[] = [];
+  if (host && hostLayer) {
+    baseLayers = [hostLayer.descriptor];
+    built.push(describeLayer("base", hostLayer, host.files.length));
+    baseConfig = {
+      architecture: platform.architecture,
+      os: platform.os,
+      config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] },
+      rootfs: { type: "layers", diff_ids: [hostLayer.diffId] },
+      history: [{ created, created_by: "chassis build --base host", comment: host.description }],
+    };
+    progress("base", { layer: "base", size: hostLayer.size, description: host.description });
+  } else if (options.base.kind === "layout") {
+    baseLayers = options.base.manifest.layers;
+    baseConfig = options.base.config;
+    progress("base", { name: options.base.name, layers: baseLayers.length });
+  } else {
+    throw new ToolError("CHASSIS_INTERNAL", "the host base layer was not built");
+  }
+
   const ourLayers: Descriptor[] = [];
   const diffIds: Digest[] = [];
   const history = [...(baseConfig.history ?? [])];
-  for (const [name, files] of ours) {
-    if (files.length === 0) continue;
-    // Native packages are large and rarely change: reuse their layer like the host base's.
-    const layer =
-      name === "dependencies" ? await cachedLayer(layout, files, layerOptions) : await writtenLayer(layout, files, layerOptions);
+  ours.forEach(([name, files], i) => {
+    const layer = ourDone[i] as CachedLayer;
     ourLayers.push(layer.descriptor);
     diffIds.push(layer.diffId);
     built.push(describeLayer(name, layer, files.length));
     history.push({ created, created_by: `chassis build (${name})`, comment: `chassis-ts ${name} layer` });
     progress("layer", { layer: name, size: layer.size, uncompressed: layer.uncompressedSize, files: files.length });
-  }
+  });
 
   const baseEnv = (baseConfig.config?.Env ?? []).filter(
     (entry) => !/^(INTERFACE|PSC_MODEL_PORT|HTTP_PORT|MODEL_NAME|NODE_ENV)=/.test(entry),
