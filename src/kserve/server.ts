@@ -298,7 +298,10 @@ export class KServeServer {
     if (!decoded) return;
     const { metrics } = this.#options;
     const controller = new AbortController();
-    res.once("close", () => controller.abort());
+    // "close" also follows every answered request; only an unanswered one means the client went away.
+    res.once("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
     const started = performance.now();
     const outcomes = await this.#runtime.run(decoded.items, { signal: controller.signal });
     const failedAt = outcomes.findIndex((o) => !o.ok);

@@ -112,7 +112,10 @@ export class V2Handler {
     }
 
     const controller = new AbortController();
-    res.once("close", () => controller.abort());
+    // "close" also follows every answered request; only an unanswered one means the client went away.
+    res.once("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
     const predictStarted = performance.now();
     const outcomes = await this.runtime.run(items, { signal: controller.signal });
     const failedAt = outcomes.findIndex((o) => !o.ok);

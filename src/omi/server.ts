@@ -73,10 +73,20 @@ export class OmiServer {
       },
       Run: (call: ServerUnaryCall<RunRequest, RunResponse>, callback: sendUnaryData<RunResponse>) => {
         const controller = new AbortController();
-        call.once("cancelled", () => controller.abort());
+        let answered = false;
+        // grpc-js emits "cancelled" after every finished call too; only a call still running is really cancelled.
+        call.once("cancelled", () => {
+          if (!answered) controller.abort();
+        });
         service.run(call.request, controller.signal).then(
-          (response) => callback(null, response),
-          (error: unknown) => unaryFailure(callback, error),
+          (response) => {
+            answered = true;
+            callback(null, response);
+          },
+          (error: unknown) => {
+            answered = true;
+            unaryFailure(callback, error);
+          },
         );
       },
       Shutdown: (_call: unknown, callback: sendUnaryData<unknown>) => {
