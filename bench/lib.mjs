@@ -1,0 +1,451 @@
+/**
+ * Shared helpers for bench/: payloads, starting and stopping the servers
+ * (always by PID), /proc readings, raw HTTP/2 and HTTP/1.1 captures, gRPC
+ * verification through @grpc/grpc-js, and running/parsing h2load and wrk.
+ * Everything talks to 127.0.0.1 only.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Client, credentials } from "@grpc/grpc-js";
+
+export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const GEN = join(ROOT, "dist/omi/gen/model_pb.js");
+const { RunRequestSchema, RunResponseSchema, StatusResponseSchema } = await import(GEN).catch(() => {
+  throw new Error(`${GEN} is missing: run \`npm run build\` in ${ROOT} first`);
+});
+
+export { RunRequestSchema, RunResponseSchema, StatusResponseSchema };
+
+export const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export { parseArgs } from "./lib-args.mjs";
+
+// ---------------------------------------------------------------- payloads
+
+/** 64 bytes, as the reference's echo payload (its response frame is 118 bytes, as ours). */
+export const ECHO_INPUT = encoder.encode('{"text":"chassis-ts bench payload, 64 bytes long........"}'.padEnd(64, "."));
+if (ECHO_INPUT.length !== 64) throw new Error("echo payload must be 64 bytes");
+
+/**
+ * The model's request: input bytes, and the expected results.json. For digits
+ * the expectation comes from `chassis test` (in-process, no server involved).
+ */
+export function modelCase(model) {
+  if (model === "echo") {
+    return { model, dir: join(ROOT, "examples/echo"), input: ECHO_INPUT, expected: ECHO_INPUT, defaultN: 20000 };
+  }
+  if (model === "digits") {
+    const input = readFileSync(join(ROOT, "examples/digits/sample.json"));
+    const out = execFileSync(
+      process.execPath,
+      [
+        join(ROOT, "bin/chassis.js"),
+        "test",
+        join(ROOT, "examples/digits"),
+        "--input",
+        `input=@${join(ROOT, "examples/digits/sample.json")}`,
+        "--json",
+      ],
+      { encoding: "utf8", cwd: ROOT },
+    );
+    const [item] = JSON.parse(out);
+    if (!item?.success) throw new Error(`chassis test of digits failed: ${out}`);
+    return {
+      model,
+      dir: join(ROOT, "examples/digits"),
+      input: new Uint8Array(input),
+      expected: encoder.encode(item.outputs["results.json"]),
+      defaultN: 10000,
+    };
+  }
+  throw new Error(`--model must be echo or digits, got ${model}`);
+}
+
+/** A gRPC length-prefixed message (flag 0, big-endian length). */
+export function frame(message) {
+  const out = Buffer.alloc(5 + message.length);
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+export function runRequestBytes(input) {
+  return toBinary(RunRequestSchema, create(RunRequestSchema, { inputs: [{ input: { input } }] }));
+}
+
+export function v1RequestBody(input) {
+  return Buffer.from(JSON.stringify({ instances: [Buffer.from(input).toString("base64")] }));
+}
+
+export function tempDir(prefix = "chassis-bench-") {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+// ---------------------------------------------------------------- processes
+
+const children = new Set();
+function killAllSync() {
+  for (const child of children) {
+    try {
+      process.kill(child.pid, "SIGKILL");
+    } catch {}
+  }
+}
+process.on("exit", killAllSync);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    killAllSync();
+    process.exit(130);
+  });
+}
+
+/**
+ * Starts a server process (node, no shell, so the PID is the server's) and
+ * waits until every pattern has matched its output; returns the captures.
+ */
+export async function startProcess(args, patterns, { timeoutMs = 30000, env = process.env } = {}) {
+  const proc = spawnNode(args, { env });
+  const { child, exited } = proc;
+  const found = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${patterns.join(", ")}; output:\n${proc.output()}`)), timeoutMs);
+    const check = () => {
+      const matches = patterns.map((p) => proc.output().match(p));
+      if (matches.every(Boolean)) {
+        clearTimeout(timer);
+        resolve(matches.map((m) => m[1]));
+      }
+    };
+    child.stdout.on("data", check);
+    child.stderr.on("data", check);
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`process exited (${code ?? signal}) before it was ready; output:\n${proc.output()}`));
+    });
+  });
+  return { ...proc, found };
+}
+
+/**
+ * Spawns `node ARGS` (no shell, so the PID is node's), collects its output,
+ * and gives stop(): SIGTERM to that PID, SIGKILL after 10 s.
+ */
+export function spawnNode(args, { env = process.env } = {}) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  const exited = once(child, "exit").then(([code, signal]) => {
+    children.delete(child);
+    return { code, signal };
+  });
+  let output = "";
+  const onData = (d) => {
+    if (output.length < 1e6) output += d;
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  return {
+    child,
+    pid: child.pid,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      process.kill(child.pid, "SIGTERM");
+      const timer = setTimeout(() => {
+        try {
+          process.kill(child.pid, "SIGKILL");
+        } catch {}
+      }, 10000);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
+    },
+  };
+}
+
+/** `chassis serve` on free loopback ports (port 0; the ports are read from its log lines). */
+export function startChassis(modelDir, { nodeFlags = [], extra = [] } = {}) {
+  return startProcess(
+    [...nodeFlags, join(ROOT, "bin/chassis.js"), "serve", modelDir, "--port", "0", "--http-port", "0", "--host", "127.0.0.1", ...extra],
+    [/OMI gRPC server listening on 127\.0\.0\.1:(\d+)/, /KServe REST server listening on 127\.0\.0\.1:(\d+)/],
+  );
+}
+
+export function startBaseline(cannedFile) {
+  return startProcess(
+    [join(ROOT, "bench/baseline.mjs"), "--canned", cannedFile],
+    [/baseline gRPC listening on 127\.0\.0\.1:(\d+)/, /baseline REST listening on 127\.0\.0\.1:(\d+)/],
+  );
+}
+
+/** Runs a command to completion; resolves with its output, wall time and exit code. */
+export async function runTool(cmd, args, { timeoutMs = 600000 } = {}) {
+  const start = process.hrtime.bigint();
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => {
+    try {
+      process.kill(child.pid, "SIGKILL");
+    } catch {}
+  }, timeoutMs);
+  const [code, signal] = await once(child, "close");
+  clearTimeout(timer);
+  children.delete(child);
+  const wallS = Number(process.hrtime.bigint() - start) / 1e9;
+  return { code: code ?? signal, stdout, stderr, wallS, pid: child.pid };
+}
+
+/** A port that was free on 127.0.0.1 a moment ago (bind 0, read, close). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- /proc
+
+/** utime+stime of a process, in seconds. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from #3 (state) on
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // #14 utime, #15 stime
+}
+
+/** cutime+cstime of this process: the CPU of children it has waited for (h2load, wrk), in seconds. */
+export function reapedChildrenCpuSeconds() {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) / CLK_TCK; // #16 cutime, #17 cstime
+}
+
+/** Whole-machine CPU counters from /proc/stat (jiffies): busy, steal, total. */
+export function machineCpu() {
+  const [, ...v] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = v.map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy, steal, total: busy + idle + iowait + steal };
+}
+
+/**
+ * Waits up to waitS seconds for the machine to be idle (at most 10% busy over
+ * 1 s), then prints how busy it was, with a warning when it is not idle.
+ */
+export async function reportIdle(waitS, nproc) {
+  const waitUntil = Date.now() + waitS * 1000;
+  let busy;
+  for (;;) {
+    const a = machineCpu();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const b = machineCpu();
+    busy = ((b.busy - a.busy) / (b.total - a.total)) * 100;
+    if (busy <= 10 || Date.now() >= waitUntil) break;
+  }
+  console.log(`# machine busy before the run: ${busy.toFixed(0)}% of ${nproc} cores over 1 s`);
+  if (busy > 10)
+    console.log(`# WARNING: the machine is not idle (waited ${waitS} s); other processes compete with the server and the load generator`);
+  return busy;
+}
+
+/** VmHWM and VmRSS of a process, in MiB. */
+export function memory(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN);
+  return { hwm: kb("VmHWM") / 1024, rss: kb("VmRSS") / 1024 };
+}
+
+export function machine() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const version = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+        .split("\n")[0]
+        .trim();
+    } catch (error) {
+      // wrk -v prints its version and exits 1
+      const out = `${error.stdout ?? ""}${error.stderr ?? ""}`.split("\n")[0].trim();
+      return out || "missing";
+    }
+  };
+  return {
+    nproc: execFileSync("nproc", { encoding: "utf8" }).trim(),
+    cpu: cpuinfo.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown",
+    node: process.version,
+    h2load: version("h2load", ["--version"]),
+    wrk: version("wrk", ["-v"]).replace(/ Copyright.*/, ""),
+    kernel: version("uname", ["-r"]),
+    memGiB: (Number(readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s+(\d+)/)?.[1]) / 1048576).toFixed(1),
+  };
+}
+
+// ---------------------------------------------------------------- captures
+
+/** One raw HTTP/2 gRPC call: response headers, the body bytes, trailers. */
+export function grpcRaw(port, path, body, { timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`${path}: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    session.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let headers;
+    let trailers = {};
+    const chunks = [];
+    stream.on("response", (h) => {
+      headers = h;
+    });
+    stream.on("trailers", (t) => {
+      trailers = t;
+    });
+    stream.on("data", (d) => chunks.push(d));
+    stream.on("error", (e) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(e);
+    });
+    stream.on("end", () => {
+      clearTimeout(timer);
+      session.close();
+      resolve({ headers: { ...headers }, body: Buffer.concat(chunks), trailers: { ...trailers } });
+    });
+    stream.end(body);
+  });
+}
+
+/** One raw HTTP/1.1 POST: status, raw header list, body; and the full response size in bytes. */
+export function httpRaw(port, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, path, method: "POST", headers: { "content-type": "application/json", "content-length": body.length } },
+      (res) => {
+        const chunks = [];
+        res.on("data", (d) => chunks.push(d));
+        res.on("end", () => resolve({ status: res.statusCode, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+// ---------------------------------------------------------------- verification
+
+/**
+ * A Run through @grpc/grpc-js (a separate client, not the load generator):
+ * grpc-status 0, status_code 200, one output, success, results.json as expected.
+ * Resolves with null when all holds, or a reason.
+ */
+export async function verifyGrpc(port, input, expected) {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  try {
+    const response = await new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        "/ModzyModel/Run",
+        (request) => Buffer.from(toBinary(RunRequestSchema, request)),
+        (bytes) => fromBinary(RunResponseSchema, bytes),
+        create(RunRequestSchema, { inputs: [{ input: { input } }] }),
+        { deadline: Date.now() + 10000 },
+        (error, value) => (error ? reject(error) : resolve(value)),
+      );
+    });
+    if (response.statusCode !== 200) return `status_code ${response.statusCode}`;
+    if (response.outputs.length !== 1) return `${response.outputs.length} outputs`;
+    const [item] = response.outputs;
+    if (!item.success) return `success=false: ${decoder.decode(item.output.error ?? new Uint8Array())}`;
+    const got = item.output["results.json"];
+    if (!got || Buffer.compare(Buffer.from(got), Buffer.from(expected)) !== 0)
+      return `results.json ${got ? decoder.decode(got) : "missing"}`;
+    return null;
+  } catch (error) {
+    return `grpc call failed: ${error.code !== undefined ? `grpc-status ${error.code} ` : ""}${error.details ?? error.message}`;
+  } finally {
+    client.close();
+  }
+}
+
+/** One v1 predict: HTTP 200 and predictions[0] equal to the expected results.json text. */
+export async function verifyRest(port, path, input, expected) {
+  try {
+    const res = await httpRaw(port, path, v1RequestBody(input));
+    if (res.status !== 200) return `HTTP ${res.status}: ${res.body}`;
+    const parsed = JSON.parse(res.body.toString("utf8"));
+    if (parsed.predictions?.[0] !== decoder.decode(expected)) return `predictions ${JSON.stringify(parsed.predictions)}`;
+    return null;
+  } catch (error) {
+    return `REST call failed: ${error.message}`;
+  }
+}
+
+// ---------------------------------------------------------------- load generators
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
+
+/** Parses h2load's summary and its --log-file (one line per request: start, status, duration in microseconds). */
+export function parseH2load(stdout, logFile) {
+  const num = (re) => {
+    const m = stdout.match(re);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  const durations = [];
+  let ok2xx = 0;
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    if (!line) continue;
+    const [, status, us] = line.split("\t");
+    durations.push(Number(us) / 1000);
+    if (status >= 200 && status < 300) ok2xx++;
+  }
+  durations.sort((a, b) => a - b);
+  return {
+    reqPerS: num(/finished in [\d.]+\w*, ([\d.]+) req\/s/),
+    done: num(/requests: \d+ total, \d+ started, (\d+) done/),
+    succeeded: num(/(\d+) succeeded/),
+    failed: num(/(\d+) failed/),
+    errored: num(/(\d+) errored/),
+    timeout: num(/(\d+) timeout/),
+    status2xx: num(/status codes: (\d+) 2xx/),
+    dataBytes: num(/traffic: .*?, [\d.]+\w*B \((\d+)\) data/),
+    logged: durations.length,
+    logged2xx: ok2xx,
+    p50: percentile(durations, 50),
+    p99: percentile(durations, 99),
+    mean: durations.reduce((a, b) => a + b, 0) / (durations.length || 1),
+  };
+}
+
+export function writeTemp(dir, name, content) {
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  return file;
+}

@@ -1,0 +1,404 @@
+#!/usr/bin/env node
+/**
+ * Throughput and latency of `chassis serve` against the Node transport's limit,
+ * measured in the same run. See bench/README.md.
+ *
+ *   node bench/serve.mjs [--model echo|digits] [--protocol omi|v1|both]
+ *                        [--c 16] [--m 16] [--n N] [--duration S]
+ *                        [--configs 16x16,1x1,16x1] [--latency-n N] [--runs 3]
+ *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
+ *                        [--json FILE] [--cpu-prof DIR]
+ *
+ * For each configuration (connections x streams), protocol and server (the
+ * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
+ * checked through a separate client, the measured run, and the check again.
+ * One line per measured run; a run that does not verify prints FAILED and the
+ * script exits 1. A run during which other processes used more than 30% of a
+ * core is repeated (at most --retries times) and flagged if it stays so.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  cpuSeconds,
+  frame,
+  grpcRaw,
+  httpRaw,
+  machine,
+  machineCpu,
+  memory,
+  modelCase,
+  parseArgs,
+  parseH2load,
+  ROOT,
+  RunResponseSchema,
+  reapedChildrenCpuSeconds,
+  reportIdle,
+  runRequestBytes,
+  runTool,
+  startBaseline,
+  startChassis,
+  tempDir,
+  v1RequestBody,
+  verifyGrpc,
+  verifyRest,
+  writeTemp,
+} from "./lib.mjs";
+
+const startedAt = performance.now();
+const args = parseArgs(process.argv.slice(2));
+const model = args.model ?? "echo";
+const protocols = { omi: ["omi"], v1: ["v1"], both: ["omi", "v1"] }[args.protocol ?? "both"];
+if (!protocols) throw new Error(`--protocol must be omi, v1 or both, got ${args.protocol}`);
+const restTool = args["rest-tool"] ?? "h2load";
+if (!["h2load", "wrk"].includes(restTool)) throw new Error(`--rest-tool must be h2load or wrk, got ${restTool}`);
+const c = Number(args.c ?? 16);
+const m = Number(args.m ?? 16);
+const caseInfo = modelCase(model);
+const n = Number(args.n ?? caseInfo.defaultN);
+const latencyN = Number(args["latency-n"] ?? Math.round(n / 4));
+const duration = args.duration === undefined ? undefined : Number(args.duration);
+const runs = Number(args.runs ?? 3);
+const retries = Number(args.retries ?? 1);
+const waitIdle = Number(args["wait-idle"] ?? 30);
+const OTHER_LIMIT = 30; // % of one core used by other processes during a run
+for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
+}
+if (!Number.isInteger(retries) || retries < 0) throw new Error("--retries must be a whole number >= 0");
+if (!(waitIdle >= 0)) throw new Error("--wait-idle must be a number of seconds >= 0");
+if (duration !== undefined && !(duration > 0)) throw new Error("--duration must be a number of seconds > 0");
+const configs = (args.configs ?? [`${c}x${m}`, "1x1", "16x1"].join(","))
+  .split(",")
+  .filter((v, i, all) => all.indexOf(v) === i)
+  .map((s) => {
+    const [cc, mm] = s.split("x").map(Number);
+    if (!Number.isInteger(cc) || !Number.isInteger(mm) || cc < 1 || mm < 1) throw new Error(`bad configuration ${s} (expected CxM)`);
+    return { c: cc, m: mm, n: cc === c && mm === m ? n : latencyN };
+  });
+const modelName = { echo: "echo", digits: "digits-classifier" }[model];
+const restPath = `/v1/models/${modelName}:predict`;
+
+const info = machine();
+console.log(
+  `# machine: nproc ${info.nproc}, ${info.cpu}, ${info.memGiB} GiB, kernel ${info.kernel}, node ${info.node}, ${info.h2load}, wrk ${info.wrk}`,
+);
+console.log(
+  `# model ${model}, protocols ${protocols.join("+")}, configs ${configs.map((k) => `${k.c}x${k.m}`).join(" ")}, ` +
+    `${duration ? `duration ${duration} s` : `N ${n} (latency-only configs ${latencyN})`}, warm-up N/10, runs ${runs}, REST tool ${restTool}`,
+);
+
+// Other work on the machine skews every figure here: wait a while for it to end, then say how busy it was.
+await reportIdle(waitIdle, info.nproc);
+
+const tmp = tempDir();
+const grpcBodyFile = writeTemp(tmp.dir, "run-request.bin", frame(runRequestBytes(caseInfo.input)));
+const restBodyFile = writeTemp(tmp.dir, "v1-request.json", v1RequestBody(caseInfo.input));
+const profDir = args["cpu-prof"] ? join(process.cwd(), args["cpu-prof"]) : undefined;
+
+let chassis;
+let baseline;
+let failed = 0;
+const results = [];
+try {
+  chassis = await startChassis(caseInfo.dir, { nodeFlags: profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [] });
+  const [omiPort, httpPort] = chassis.found.map(Number);
+  console.log(`# chassis-ts pid ${chassis.pid}: OMI 127.0.0.1:${omiPort}, REST 127.0.0.1:${httpPort}`);
+
+  // Capture what chassis-ts answers, check it, and hand the same bytes to the baseline.
+  const grpc = await grpcRaw(omiPort, "/ModzyModel/Run", readFileSync(grpcBodyFile));
+  const grpcProblem = checkGrpcCapture(grpc);
+  if (grpcProblem) throw new Error(`chassis-ts's Run answer is not a success: ${grpcProblem}`);
+  const rest = await httpRaw(httpPort, restPath, v1RequestBody(caseInfo.input));
+  if (rest.status !== 200) throw new Error(`chassis-ts's v1 predict answered HTTP ${rest.status}: ${rest.body}`);
+  const restHeaders = [];
+  for (let i = 0; i < rest.rawHeaders.length; i += 2) restHeaders.push([rest.rawHeaders[i], rest.rawHeaders[i + 1]]);
+  const keepAlive = restHeaders.find(([k]) => /^keep-alive$/i.test(k))?.[1]?.match(/timeout=(\d+)/)?.[1];
+  const canned = {
+    grpc: { headers: grpc.headers, body: grpc.body.toString("base64"), trailers: grpc.trailers },
+    rest: { headers: restHeaders, body: rest.body.toString("base64"), keepAliveTimeoutMs: keepAlive ? Number(keepAlive) * 1000 : 5000 },
+  };
+  const cannedFile = writeTemp(tmp.dir, "canned.json", JSON.stringify(canned));
+  console.log(
+    `# captured: gRPC ${JSON.stringify(stripDate(grpc.headers))} + ${grpc.body.length}-byte DATA + trailers ${JSON.stringify(grpc.trailers)}; ` +
+      `REST ${rest.body.length}-byte body`,
+  );
+  baseline = await startBaseline(cannedFile);
+  const [baseOmi, baseHttp] = baseline.found.map(Number);
+  console.log(`# baseline pid ${baseline.pid}: gRPC 127.0.0.1:${baseOmi}, REST 127.0.0.1:${baseHttp}`);
+  const baseGrpc = await grpcRaw(baseOmi, "/ModzyModel/Run", grpc.body);
+  if (Buffer.compare(baseGrpc.body, grpc.body) !== 0 || checkGrpcCapture(baseGrpc))
+    throw new Error("the baseline does not replay the captured gRPC answer");
+
+  const servers = [
+    { label: "node-baseline", pid: baseline.pid, omiPort: baseOmi, httpPort: baseHttp },
+    { label: "chassis-ts", pid: chassis.pid, omiPort, httpPort },
+  ];
+  const expectedData = { omi: grpc.body.length, v1: rest.body.length };
+  const restResponseBytes = Buffer.byteLength(
+    `HTTP/1.1 200 OK\r\n${restHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n${rest.body.toString("latin1")}`,
+    "latin1",
+  );
+
+  for (const config of configs) {
+    for (const protocol of protocols) {
+      const perServer = {};
+      for (const server of servers) {
+        const samples = [];
+        for (let r = 0; r < runs; r++) {
+          // A run during which other processes used much CPU is repeated (at most --retries times).
+          for (let attempt = 0; ; attempt++) {
+            const sample = await measure(server, protocol, config);
+            const other = otherCpu(sample);
+            if (other <= OTHER_LIMIT || attempt >= retries) {
+              samples.push(sample);
+              break;
+            }
+            console.log(
+              `# ${protocol} ${config.c}x${config.m} ${server.label}: other processes used ~${other.toFixed(0)}% of a core; repeating the run`,
+            );
+          }
+        }
+        const ok = samples.filter((s) => s.ok);
+        samples.sort((a, b) => a.reqPerS - b.reqPerS);
+        const median = samples[Math.floor(samples.length / 2)];
+        median.range = runs > 1 ? [samples[0].reqPerS, samples[samples.length - 1].reqPerS] : undefined;
+        median.ok = ok.length === samples.length;
+        median.problems = samples.flatMap((s) => s.problems);
+        perServer[server.label] = median;
+      }
+      const base = perServer["node-baseline"];
+      for (const server of servers) {
+        const r = perServer[server.label];
+        r.ratio = server.label === "chassis-ts" ? r.reqPerS / base.reqPerS : 1;
+        results.push(r);
+        if (!r.ok) failed++;
+        console.log(line(r));
+      }
+    }
+  }
+
+  console.log(
+    "\n| protocol | model | c x m | server | req/s | p50 ms | p99 ms | server CPU | RSS MiB (peak) | loadgen CPU | machine | ratio | check |",
+  );
+  console.log("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+  for (const r of results) {
+    console.log(
+      `| ${r.protocol === "omi" ? "OMI gRPC" : "KServe v1"} | ${model} | ${r.c}x${r.m} | ${r.label} | ${fmtRate(r)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ` +
+        `${r.serverCpu.toFixed(0)}% | ${r.rss.toFixed(1)} (${r.hwm.toFixed(1)}) | ${r.loadCpu.toFixed(0)}% | ${r.machineBusy.toFixed(0)}% | ${r.ratio.toFixed(2)} | ${r.ok ? "ok" : "FAILED"} |`,
+    );
+  }
+  if (args.json)
+    writeFileSync(args.json, `${JSON.stringify({ machine: info, model, n, latencyN, duration, runs, restTool, results }, null, 2)}\n`);
+
+  async function measure(server, protocol, config) {
+    const grpcMode = protocol === "omi";
+    const port = grpcMode ? server.omiPort : server.httpPort;
+    const useWrk = !grpcMode && restTool === "wrk";
+    const count = config.n;
+    const warmN = Math.max(Math.ceil(count / 10), config.c * config.m);
+    const logFile = join(tmp.dir, `h2load-${process.hrtime.bigint()}.log`);
+    const problems = [];
+
+    const toolArgs = (warm) => {
+      if (useWrk) {
+        const d = warm ? Math.max(1, Math.round((duration ?? 5) / 10)) : (duration ?? 5);
+        return [
+          "wrk",
+          [
+            "-t1",
+            `-c${config.c}`,
+            `-d${d}s`,
+            "--latency",
+            "-s",
+            join(ROOT, "bench/wrk-post.lua"),
+            `http://127.0.0.1:${port}${restPath}`,
+            "--",
+            restBodyFile,
+          ],
+        ];
+      }
+      const common = ["-t", "1", "-c", String(config.c), "-m", String(config.m)];
+      const amount = duration
+        ? ["-D", String(warm ? Math.max(1, Math.round(duration / 10)) : duration)]
+        : ["-n", String(warm ? warmN : count)];
+      const log = warm ? [] : ["--log-file", logFile];
+      return grpcMode
+        ? [
+            "h2load",
+            [
+              ...common,
+              ...amount,
+              ...log,
+              "--data",
+              grpcBodyFile,
+              "-H",
+              "content-type: application/grpc",
+              "-H",
+              "te: trailers",
+              `http://127.0.0.1:${port}/ModzyModel/Run`,
+            ],
+          ]
+        : [
+            "h2load",
+            [
+              "--h1",
+              ...common,
+              ...amount,
+              ...log,
+              "--data",
+              restBodyFile,
+              "-H",
+              "content-type: application/json",
+              `http://127.0.0.1:${port}${restPath}`,
+            ],
+          ];
+    };
+    const verify = () =>
+      grpcMode ? verifyGrpc(port, caseInfo.input, caseInfo.expected) : verifyRest(port, restPath, caseInfo.input, caseInfo.expected);
+
+    const warm = await runTool(...toolArgs(true));
+    if (warm.code !== 0) problems.push(`warm-up exited ${warm.code}: ${warm.stderr.trim().slice(0, 300)}`);
+    const before = await verify();
+    if (before) problems.push(`before: ${before}`);
+
+    const cpu0 = cpuSeconds(server.pid);
+    const load0 = reapedChildrenCpuSeconds();
+    const machine0 = machineCpu();
+    const run = await runTool(...toolArgs(false));
+    const cpu1 = cpuSeconds(server.pid);
+    const load1 = reapedChildrenCpuSeconds();
+    const machine1 = machineCpu();
+    const mem = memory(server.pid);
+    const after = await verify();
+    if (after) problems.push(`after: ${after}`);
+    if (run.code !== 0) problems.push(`${useWrk ? "wrk" : "h2load"} exited ${run.code}: ${run.stderr.trim().slice(0, 300)}`);
+
+    let stats;
+    if (useWrk) {
+      const json = run.stdout.match(/^WRK_JSON (.*)$/m)?.[1];
+      const w = json ? JSON.parse(json) : undefined;
+      if (!w) {
+        problems.push("no wrk summary");
+        stats = { reqPerS: Number.NaN, p50: Number.NaN, p99: Number.NaN, mean: Number.NaN, done: 0 };
+      } else {
+        stats = {
+          reqPerS: w.requests / (w.duration_us / 1e6),
+          p50: w.p50_us / 1000,
+          p99: w.p99_us / 1000,
+          mean: w.mean_us / 1000,
+          done: w.requests,
+        };
+        const errors = w.connect + w.read + w.write + w.status + w.timeout;
+        if (errors > 0) problems.push(`wrk errors: ${json}`);
+        if (w.requests === 0) problems.push("0 requests");
+        // Every complete response has the same size (the Date header has a fixed length); a few may be cut at the end.
+        if (w.bytes < w.requests * restResponseBytes || w.bytes >= (w.requests + config.c) * restResponseBytes) {
+          problems.push(`read ${w.bytes} bytes for ${w.requests} responses of ${restResponseBytes} bytes`);
+        }
+      }
+    } else {
+      stats = parseH2load(run.stdout, logFile);
+      const want = duration ? stats.done : count;
+      // With -D, h2load counts as "done" the requests finished within the duration, but its
+      // status codes and traffic also count those in flight at the end (at most c x m more).
+      if (!(stats.done > 0)) problems.push("0 requests done");
+      if (stats.done !== want) problems.push(`${stats.done} of ${want} requests done`);
+      if (duration ? !(stats.status2xx >= want && stats.status2xx <= want + config.c * config.m) : stats.status2xx !== want) {
+        problems.push(`${stats.status2xx} 2xx for ${want} requests done`);
+      }
+      if (stats.failed || stats.errored || stats.timeout)
+        problems.push(`failed ${stats.failed}, errored ${stats.errored}, timeout ${stats.timeout}`);
+      if (stats.logged !== want || stats.logged2xx !== want)
+        problems.push(`log file has ${stats.logged2xx} 2xx lines of ${stats.logged}, expected ${want}`);
+      const perResponse = expectedData[protocol];
+      const responses = stats.dataBytes / perResponse;
+      if (duration ? !(Number.isInteger(responses) && responses >= want && responses <= want + config.c * config.m) : responses !== want) {
+        problems.push(
+          `DATA ${stats.dataBytes} bytes: not ${duration ? "" : `${want} x `}${perResponse}-byte responses for ${want} requests`,
+        );
+      }
+      if (!grpcMode && config.m > 1) stats.note = `HTTP/1.1 pipelining ${config.m}`;
+    }
+    return {
+      label: server.label,
+      protocol,
+      model,
+      c: config.c,
+      m: useWrk ? 1 : config.m,
+      n: stats.done,
+      tool: useWrk ? "wrk" : "h2load",
+      ...stats,
+      wallS: run.wallS,
+      serverCpu: ((cpu1 - cpu0) / run.wallS) * 100,
+      loadCpu: ((load1 - load0) / run.wallS) * 100,
+      // whole machine, % of all cores (as mpstat), and the steal share
+      machineBusy: ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100,
+      steal: ((machine1.steal - machine0.steal) / (machine1.total - machine0.total)) * 100,
+      rss: mem.rss,
+      hwm: mem.hwm,
+      ok: problems.length === 0,
+      problems,
+    };
+  }
+} catch (error) {
+  failed++;
+  console.error(`FAILED: ${error.stack ?? error}`);
+} finally {
+  await Promise.all([chassis?.stop(), baseline?.stop()]);
+  tmp.remove();
+}
+if (profDir)
+  console.log(`# CPU profile of chassis-ts written to ${profDir} (summarise: node bench/profile-summary.mjs ${args["cpu-prof"]})`);
+console.log(`# ${failed ? `${failed} FAILED` : "all runs verified"}; took ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
+process.exitCode = failed ? 1 : 0;
+
+function checkGrpcCapture({ headers, body, trailers }) {
+  if (headers[":status"] !== 200) return `:status ${headers[":status"]}`;
+  if (headers["content-type"] !== "application/grpc+proto") return `content-type ${headers["content-type"]}`;
+  if (String(trailers["grpc-status"]) !== "0") return `grpc-status ${trailers["grpc-status"]} ${trailers["grpc-message"] ?? ""}`;
+  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) return `DATA is not one gRPC frame (${body.length} bytes)`;
+  const response = fromBinary(RunResponseSchema, body.subarray(5));
+  const got = response.outputs[0]?.output["results.json"];
+  if (
+    response.statusCode !== 200 ||
+    !response.outputs[0]?.success ||
+    !got ||
+    Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) !== 0
+  ) {
+    return `unexpected RunResponse ${JSON.stringify(response)}`;
+  }
+  return null;
+}
+
+function stripDate(headers) {
+  const { date: _date, ...rest } = headers;
+  return rest;
+}
+
+function fmtRate(r) {
+  return `${r.reqPerS.toFixed(0)}${r.range ? ` (${r.range[0].toFixed(0)}-${r.range[1].toFixed(0)})` : ""}`;
+}
+
+function line(r) {
+  const proto = r.protocol === "omi" ? "OMI-gRPC " : "KServe-v1";
+  const cfg = `${r.c}x${r.m}`.padEnd(5);
+  return (
+    `${proto} ${model.padEnd(6)} ${cfg} ${r.label.padEnd(13)} req/s ${fmtRate(r).padStart(6)}  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  ` +
+    `server CPU ${r.serverCpu.toFixed(0).padStart(3)}%  RSS ${r.rss.toFixed(1)} MiB (HWM ${r.hwm.toFixed(1)})  ${r.tool} CPU ${r.loadCpu.toFixed(0).padStart(3)}%  ` +
+    `machine ${r.machineBusy.toFixed(0)}%${r.steal >= 1 ? ` (steal ${r.steal.toFixed(0)}%)` : ""}${otherNote(r)}  ` +
+    `ratio ${r.ratio.toFixed(2)}${r.note ? `  [${r.note}]` : ""}  ${r.ok ? "OK" : `FAILED: ${r.problems.join("; ")}`}`
+  );
+}
+
+/** CPU (% of one core) used during a run by everything but the server and the load generator (kernel included). */
+function otherCpu(r) {
+  return r.machineBusy * Number(info.nproc) - r.serverCpu - r.loadCpu;
+}
+
+/** Flags runs where something besides the server and the load generator used a lot of CPU. */
+function otherNote(r) {
+  const other = otherCpu(r);
+  return other > OTHER_LIMIT ? ` [other processes ~${other.toFixed(0)}% of a core]` : "";
+}
