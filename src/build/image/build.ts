@@ -165,7 +165,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   if (options.base.kind === "host") {
     const binaries = model.dependencies.filter((f) => f.source && /\.node$|\.so(\.\d+)*$/.test(f.path)).map((f) => f.source as string);
     host = hostBase(binaries);
-    hostPending = cachedLayer(layout, host.files, layerOptions);
+    // gzip-1 for the ~100 MB runtime base: half the CPU of gzip-6 for ~9% more bytes (oci-build.md 6),
+    // and this layer is made once per machine, then cached.
+    hostPending = cachedLayer(layout, host.files, { ...layerOptions, gzip: Math.min(layerOptions.gzip, 1) });
   }
   const [hostLayer, ...ourDone] = await Promise.all([hostPending, ...ourPending]);
 
