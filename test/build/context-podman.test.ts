@@ -225,7 +225,12 @@ describe("chassis build --context, built with podman build", { skip, timeout: 18
     assert.match(dockerfile, new RegExp(`^FROM ${BASE_REF}$`, "m"));
     assert.deepEqual(
       dockerfile.split("\n").filter((line) => line.startsWith("COPY")),
-      ["COPY --chown=0:0 rootfs-runtime/ /", "COPY --chown=0:0 rootfs-dependencies/ /", "COPY --chown=0:0 rootfs-model/ /"],
+      [
+        "COPY --chown=0:0 rootfs-runtime/ /",
+        "COPY --chown=0:0 rootfs-dependencies/ /",
+        "COPY --chown=0:0 rootfs-model/ /",
+        "COPY --chown=1000:1000 rootfs-workdir/ /",
+      ],
     );
     assert.match(readFileSync(join(contextDir, "README.txt"), "utf8"), /podman build/);
   });
@@ -296,7 +301,7 @@ describe("chassis build --context, built with podman build", { skip, timeout: 18
     assert.deepEqual(built.Config.Cmd ?? [], daemonless.Config.Cmd ?? [], "Config.Cmd");
     assert.deepEqual(built.Config.Entrypoint, ["/usr/local/bin/node", "/app/node_modules/chassis-ts/cli.mjs", "serve", "/app/model"]);
     // The base's layer, then one per COPY, as the daemonless image: metadata instructions add no layer.
-    assert.equal(built.RootFS.Layers.length, 4, "base + runtime + dependencies + model");
+    assert.equal(built.RootFS.Layers.length, 5, "base + runtime + dependencies + model + workdir");
     assert.equal(built.RootFS.Layers.length, daemonless.RootFS.Layers.length);
     assert.equal(built.RootFS.Layers[0], daemonless.RootFS.Layers[0], "the same base layer");
   });

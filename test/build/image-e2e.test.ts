@@ -293,6 +293,16 @@ describe("chassis build -> podman -> registry -> podman, end to end (issue 4)", 
       assert.equal(predictions.length, 1);
       assert.equal((JSON.parse(predictions[0] as string) as { classPredictions: Array<{ class: number }> }).classPredictions[0]?.class, 1);
 
+      // The app user (1000) may write in its working directory (the image's last layer owns /app).
+      const write = await podman([
+        "exec",
+        container.id,
+        "/usr/local/bin/node",
+        "-e",
+        "require('fs').writeFileSync('/app/written-by-model', 'ok')",
+      ]);
+      succeeded(write, "writing to /app as the app user");
+
       const stopped = await timed(t, "podman stop -t 10 (SIGTERM)", () => podman(["stop", "-t", "10", container.id]));
       succeeded(stopped, "podman stop");
       assert.ok(stopped.ms < 3000, `podman stop took ${Math.round(stopped.ms)} ms: SIGTERM was not handled promptly`);

@@ -265,15 +265,25 @@ describe("writeBuildContext (examples/echo)", () => {
     const [runtime, model] = await Promise.all([bundleRuntime(), bundleModel(ECHO, PLATFORM)]);
     assert.deepEqual(model.dependencies, [], "echo has no native packages");
     assert.equal(result.dockerfile, join(dir, "Dockerfile"));
-    assert.equal(result.files, runtime.length + model.model.length);
+    assert.equal(result.files, runtime.length + model.model.length + 1);
     assert.deepEqual(
-      result.layers.map((l) => [l.name, l.folder, l.files]),
+      result.layers.map((l) => [l.name, l.folder, l.owner, l.files]),
       [
-        ["runtime", "rootfs-runtime", runtime.length],
-        ["model", "rootfs-model", model.model.length],
+        ["runtime", "rootfs-runtime", "0:0", runtime.length],
+        ["model", "rootfs-model", "0:0", model.model.length],
+        // Last, copied as the app user, so /app is writable by the model (build.ts's workdir layer).
+        ["workdir", "rootfs-workdir", "1000:1000", 1],
       ],
     );
-    assert.deepEqual(readdirSync(dir).sort(), [".dockerignore", "Dockerfile", "README.txt", "rootfs-model", "rootfs-runtime"]);
+    assert.ok(lstatSync(join(dir, "rootfs-workdir", "app")).isDirectory());
+    assert.deepEqual(readdirSync(dir).sort(), [
+      ".dockerignore",
+      "Dockerfile",
+      "README.txt",
+      "rootfs-model",
+      "rootfs-runtime",
+      "rootfs-workdir",
+    ]);
     for (const [folder, files] of [
       ["rootfs-runtime", runtime],
       ["rootfs-model", model.model],
@@ -305,6 +315,7 @@ describe("writeBuildContext (examples/echo)", () => {
         `FROM ${BASE}`,
         "COPY --chown=0:0 rootfs-runtime/ /",
         "COPY --chown=0:0 rootfs-model/ /",
+        "COPY --chown=1000:1000 rootfs-workdir/ /",
         "WORKDIR /app",
         "USER 1000:1000",
         "EXPOSE 45000/tcp",
@@ -325,7 +336,7 @@ describe("writeBuildContext (examples/echo)", () => {
     assert.deepEqual(parsed, contextLabels({ metadata, baseImage: BASE, interface: "omi" }));
     assert.equal(
       readFileSync(join(dir, ".dockerignore"), "utf8").split("\n").filter(Boolean).slice(1).join(" "),
-      "* !rootfs-runtime !rootfs-model",
+      "* !rootfs-runtime !rootfs-model !rootfs-workdir",
     );
     const readme = readFileSync(join(dir, "README.txt"), "utf8");
     for (const needle of [

@@ -26,7 +26,7 @@ import { dirname, join } from "node:path";
 import { ToolError } from "../../core/tool-error.js";
 import { VERSION } from "../../core/version.js";
 import { type ModelMetadata, modelSlug } from "../../model/metadata.js";
-import { type InterfaceName, metadataLabel, omiAnnotations, PORTS } from "../image/build.js";
+import { type InterfaceName, metadataLabel, omiAnnotations, PORTS, workdirLayer } from "../image/build.js";
 import { bundleModel, bundleRuntime, IMAGE_PATHS, type LayerFile, type Platform } from "../image/bundle.js";
 import { APP_USER, NODE_PATH } from "../image/host-base.js";
 import type { Digest } from "../oci/digest.js";
@@ -39,6 +39,8 @@ export const CONTEXT_LAYERS = Object.freeze([
   { name: "runtime", folder: "rootfs-runtime" },
   { name: "dependencies", folder: "rootfs-dependencies" },
   { name: "model", folder: "rootfs-model" },
+  // Copied as the app user, last: see workdirLayer() in build.ts.
+  { name: "workdir", folder: "rootfs-workdir", owner: `${APP_USER.uid}:${APP_USER.gid}` },
 ] as const);
 
 export type ContextLayerName = (typeof CONTEXT_LAYERS)[number]["name"];
@@ -77,6 +79,8 @@ export interface ContextLayer {
   readonly name: ContextLayerName;
   /** The folder under DIR, e.g. `rootfs-model`. */
   readonly folder: string;
+  /** `uid:gid` its COPY gives the files: 0:0, or the app user's for the workdir layer. */
+  readonly owner: string;
   readonly files: number;
   readonly bytes: number;
 }
@@ -94,7 +98,7 @@ export interface BuildContextResult {
 export interface DockerfileSpec {
   baseImage: string;
   /** Folders to COPY, in order. */
-  folders: readonly string[];
+  folders: ReadonlyArray<string | { folder: string; owner: string }>;
   env: ReadonlyArray<readonly [string, string]>;
   workdir: string;
   user: string;
@@ -196,7 +200,9 @@ export function renderDockerfile(spec: DockerfileSpec): string {
     DOCKERFILE_MARKER,
     ...(spec.comments ?? []).map(comment),
     `FROM ${checkReference(spec.baseImage)}`,
-    ...spec.folders.map((folder) => `COPY --chown=0:0 ${folder}/ /`),
+    ...spec.folders.map((entry) =>
+      typeof entry === "string" ? `COPY --chown=0:0 ${entry}/ /` : `COPY --chown=${entry.owner} ${entry.folder}/ /`,
+    ),
     ...continued(
       "ENV",
       spec.env.map(([key, value]) => `${key}=${word(value, `ENV ${key}`)}`),
@@ -237,6 +243,7 @@ function readme(options: {
     runtime: "the chassis-ts server, bundled  -> /app/node_modules/...",
     dependencies: `native packages for ${platform}  -> /app/model/node_modules/...`,
     model: "the bundled model and its data  -> /app/model/...",
+    workdir: "only /app, owned by the app user, so the model may write there",
   };
   const layerLines = options.layers.map((l) => `  ${`${l.folder}/`.padEnd(22)}${what[l.name]}`).join("\n");
   const ports = contextPorts(options.iface)
@@ -308,7 +315,7 @@ async function prepareDir(dir: string): Promise<void> {
 }
 
 /** Writes one layer's files under `root` (= the image's `/`), with their modes and the fixed mtime. */
-async function writeLayerFolder(root: string, files: readonly LayerFile[], mtime: number): Promise<{ bytes: number }> {
+async function writeLayerFolder(root: string, files: readonly LayerFile[], mtime: number, owner = "0:0"): Promise<{ bytes: number }> {
   const dirs = new Map<string, number>([[root, 0o755]]);
   const seen = new Set<string>();
   let bytes = 0;
@@ -325,10 +332,10 @@ async function writeLayerFolder(root: string, files: readonly LayerFile[], mtime
     const rel = normalizePath(file.path, `layer file ${JSON.stringify(file.path)}`);
     if (seen.has(rel)) throw new ToolError("CHASSIS_LAYER_INVALID", `duplicate path "${rel}" in the ${root} layer; give each path once`);
     seen.add(rel);
-    if ((file.uid ?? 0) !== 0 || (file.gid ?? 0) !== 0) {
+    if (`${file.uid ?? 0}:${file.gid ?? 0}` !== owner) {
       throw new ToolError(
         "CHASSIS_INTERNAL",
-        `layer file /${rel} is owned by ${file.uid ?? 0}:${file.gid ?? 0}; a context layer is copied as 0:0`,
+        `layer file /${rel} is owned by ${file.uid ?? 0}:${file.gid ?? 0}; this context layer is copied as ${owner}`,
       );
     }
     const target = join(root, ...rel.split("/"));
@@ -385,22 +392,25 @@ export async function writeBuildContext(options: BuildContextOptions): Promise<B
     runtime: runtimeFiles,
     dependencies: model.dependencies,
     model: model.model,
+    workdir: workdirLayer(),
   };
   const layers: ContextLayer[] = [];
   let files = 0;
-  for (const { name, folder } of CONTEXT_LAYERS) {
+  for (const layer of CONTEXT_LAYERS) {
+    const { name, folder } = layer;
+    const owner = "owner" in layer ? layer.owner : "0:0";
     const list = contents[name];
     if (list.length === 0) continue; // build.ts adds no empty layer either
-    const written = await writeLayerFolder(join(options.dir, folder), list, mtime);
+    const written = await writeLayerFolder(join(options.dir, folder), list, mtime, owner);
     files += list.length;
-    layers.push({ name, folder, files: list.length, bytes: written.bytes });
+    layers.push({ name, folder, owner, files: list.length, bytes: written.bytes });
     progress("layer", { layer: name, folder, files: list.length, bytes: written.bytes, size: written.bytes });
   }
 
   const platform = `${options.platform.os}/${options.platform.architecture}`;
   const text = renderDockerfile({
     baseImage: options.baseImage,
-    folders: layers.map((l) => l.folder),
+    folders: layers.map((l) => ({ folder: l.folder, owner: l.owner })),
     env: contextEnv(iface),
     workdir: IMAGE_PATHS.app,
     user: `${APP_USER.uid}:${APP_USER.gid}`,

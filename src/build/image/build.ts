@@ -50,7 +50,7 @@ export interface BuildOptions {
 }
 
 export interface BuiltLayer {
-  readonly name: "base" | "runtime" | "dependencies" | "model";
+  readonly name: "base" | "runtime" | "dependencies" | "model" | "workdir";
   readonly digest: Digest;
   readonly size: number;
   readonly uncompressedSize: number;
@@ -68,6 +68,15 @@ export interface BuildResult {
 }
 
 export const PORTS = Object.freeze({ omi: 45000, kserve: 8080 });
+
+/**
+ * The last layer: only `/app`, owned by the app user, so the model may write
+ * in its working directory. It must come last: every earlier layer holds
+ * `/app` (as the parent of its files) owned by root, and the last entry wins.
+ */
+export function workdirLayer(): LayerFile[] {
+  return [{ path: IMAGE_PATHS.app, type: "dir", mode: 0o755, size: 0, uid: APP_USER.uid, gid: APP_USER.gid }];
+}
 
 function toTarEntry(file: LayerFile): TarEntry {
   const path = file.path;
@@ -154,6 +163,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ["runtime", runtimeFiles],
     ["dependencies", model.dependencies],
     ["model", model.model],
+    ["workdir", workdirLayer()],
   ];
   const ours = candidates.filter(([, files]) => files.length > 0);
   const ourPending = ours.map(([name, files]) =>
