@@ -26,12 +26,11 @@ import { dirname, join } from "node:path";
 import { ToolError } from "../../core/tool-error.js";
 import { VERSION } from "../../core/version.js";
 import { type ModelMetadata, modelSlug } from "../../model/metadata.js";
-import { type InterfaceName, metadataLabel, omiAnnotations, PORTS, workdirLayer } from "../image/build.js";
+import { type InterfaceName, imageAnnotations, metadataLabel, PORTS, workdirLayer } from "../image/build.js";
 import { bundleModel, bundleRuntime, IMAGE_PATHS, type LayerFile, type Platform } from "../image/bundle.js";
 import { APP_USER, NODE_PATH } from "../image/host-base.js";
 import type { Digest } from "../oci/digest.js";
 import { parseSourceDateEpoch, rfc3339 } from "../oci/epoch.js";
-import { Annotation } from "../oci/layout.js";
 import { normalizeMode, normalizePath, resolveMtime } from "../oci/tar.js";
 
 /** Our layers, in the daemonless build's order, and the context folder each is copied from. */
@@ -170,18 +169,16 @@ export function contextLabels(
   },
 ): Record<string, string> {
   const { metadata } = options;
-  const created = rfc3339(parseSourceDateEpoch(options.sourceDateEpoch) ?? 0);
   return {
-    [Annotation.Created]: created,
-    [Annotation.Title]: metadata.name,
-    [Annotation.Version]: metadata.version,
-    ...(metadata.author ? { "org.opencontainers.image.authors": metadata.author } : {}),
-    ...(metadata.description.summary ? { [Annotation.Description]: metadata.description.summary } : {}),
-    ...(options.source ? { [Annotation.Source]: options.source } : {}),
-    ...(options.revision ? { [Annotation.Revision]: options.revision } : {}),
-    [Annotation.BaseName]: options.baseImage,
-    ...(options.baseDigest ? { [Annotation.BaseDigest]: options.baseDigest } : {}),
-    ...omiAnnotations(metadata, options.interface ?? "both"),
+    ...imageAnnotations({
+      metadata,
+      iface: options.interface ?? "both",
+      created: rfc3339(parseSourceDateEpoch(options.sourceDateEpoch) ?? 0),
+      baseName: options.baseImage,
+      ...(options.source ? { source: options.source } : {}),
+      ...(options.revision ? { revision: options.revision } : {}),
+      ...(options.baseDigest ? { baseDigest: options.baseDigest } : {}),
+    }),
     [METADATA_LABEL]: metadataLabel(metadata),
   };
 }

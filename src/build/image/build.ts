@@ -98,6 +98,35 @@ export function omiAnnotations(metadata: ModelMetadata, iface: InterfaceName): R
   };
 }
 
+/**
+ * The manifest annotations (and config labels) of an image: org.opencontainers
+ * keys and the OMI ones. Shared with the Dockerfile context, so both paths
+ * label images the same way.
+ */
+export function imageAnnotations(options: {
+  metadata: ModelMetadata;
+  iface: InterfaceName;
+  created: string;
+  source?: string;
+  revision?: string;
+  baseName?: string;
+  baseDigest?: string;
+}): Record<string, string> {
+  const { metadata } = options;
+  return {
+    [Annotation.Created]: options.created,
+    [Annotation.Title]: metadata.name,
+    [Annotation.Version]: metadata.version,
+    ...(metadata.author ? { "org.opencontainers.image.authors": metadata.author } : {}),
+    ...(metadata.description.summary ? { [Annotation.Description]: metadata.description.summary } : {}),
+    ...(options.source ? { [Annotation.Source]: options.source } : {}),
+    ...(options.revision ? { [Annotation.Revision]: options.revision } : {}),
+    ...(options.baseName ? { [Annotation.BaseName]: options.baseName } : {}),
+    ...(options.baseDigest ? { [Annotation.BaseDigest]: options.baseDigest } : {}),
+    ...omiAnnotations(metadata, options.iface),
+  };
+}
+
 /** The model's full metadata (every OMI StatusResponse field), readable without running the image. */
 export function metadataLabel(metadata: ModelMetadata): string {
   return JSON.stringify({
@@ -221,17 +250,14 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const ports: Record<string, Record<string, never>> = {};
   if (iface !== "kserve") ports[`${PORTS.omi}/tcp`] = {};
   if (iface !== "omi") ports[`${PORTS.kserve}/tcp`] = {};
-  const annotations: Record<string, string> = {
-    [Annotation.Created]: created,
-    [Annotation.Title]: metadata.name,
-    [Annotation.Version]: metadata.version,
-    ...(metadata.author ? { "org.opencontainers.image.authors": metadata.author } : {}),
-    ...(metadata.description.summary ? { [Annotation.Description]: metadata.description.summary } : {}),
-    ...(options.source ? { [Annotation.Source]: options.source } : {}),
-    ...(options.revision ? { [Annotation.Revision]: options.revision } : {}),
-    ...(options.base.kind === "layout" ? { [Annotation.BaseName]: options.base.name, [Annotation.BaseDigest]: options.base.digest } : {}),
-    ...omiAnnotations(metadata, iface),
-  };
+  const annotations = imageAnnotations({
+    metadata,
+    iface,
+    created,
+    ...(options.source ? { source: options.source } : {}),
+    ...(options.revision ? { revision: options.revision } : {}),
+    ...(options.base.kind === "layout" ? { baseName: options.base.name, baseDigest: options.base.digest } : {}),
+  });
   const config: ImageConfig = {
     ...baseConfig,
     created,
