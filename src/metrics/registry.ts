@@ -34,10 +34,23 @@ export class Counter implements Metric {
   ) {}
 
   inc(labels: Labels = {}, by = 1): void {
+    this.child(labels).inc(by);
+  }
+
+  /** The series for fixed labels, resolved once: hot paths keep it and skip the label lookup. */
+  child(labels: Labels): { inc(by?: number): void } {
     const key = keyOf(labels);
-    const series = this.#series.get(key);
-    if (series) series.value += by;
-    else this.#series.set(key, { labels, value: by });
+    let series = this.#series.get(key);
+    if (!series) {
+      series = { labels, value: 0 };
+      this.#series.set(key, series);
+    }
+    const resolved = series;
+    return {
+      inc: (by = 1) => {
+        resolved.value += by;
+      },
+    };
   }
 
   get(labels: Labels = {}): number {
@@ -68,15 +81,26 @@ export class Histogram implements Metric {
   ) {}
 
   observe(labels: Labels, seconds: number): void {
+    this.child(labels).observe(seconds);
+  }
+
+  /** The series for fixed labels, resolved once: hot paths keep it and skip the label lookup. */
+  child(labels: Labels): { observe(seconds: number): void } {
     const key = keyOf(labels);
     let series = this.#series.get(key);
     if (!series) {
       series = { labels, counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0, created: Date.now() / 1000 };
       this.#series.set(key, series);
     }
-    for (let i = 0; i < this.buckets.length; i++) if (seconds <= (this.buckets[i] as number)) (series.counts[i] as number)++;
-    series.sum += seconds;
-    series.count++;
+    const resolved = series;
+    const buckets = this.buckets;
+    return {
+      observe: (seconds: number) => {
+        for (let i = 0; i < buckets.length; i++) if (seconds <= (buckets[i] as number)) (resolved.counts[i] as number)++;
+        resolved.sum += seconds;
+        resolved.count++;
+      },
+    };
   }
 
   count(labels: Labels): number {

@@ -22,19 +22,34 @@ export class ServingMetrics {
   );
   readonly items = this.registry.register(new Counter("chassis_items_total", "Items predicted, by interface and outcome (ok, failed)."));
 
+  // Series resolved on first use and kept: the label lookup is off the per-call path.
+  #predictSeries: { observe(seconds: number): void } | undefined;
+  readonly #counters = new Map<string, { inc(by?: number): void }>();
+
   constructor(readonly modelName: string) {}
+
+  #count(counter: Counter, iface: InterfaceLabel, outcome: string, by: number): void {
+    const key = `${counter.name}/${iface}/${outcome}`;
+    let series = this.#counters.get(key);
+    if (!series) {
+      series = counter.child({ interface: iface, outcome });
+      this.#counters.set(key, series);
+    }
+    series.inc(by);
+  }
 
   /** Records one inference call: its predict time and counts. */
   recordRun(iface: InterfaceLabel, seconds: number, ok: number, failed: number, callFailed = false): void {
-    this.predict.observe({ model_name: this.modelName }, seconds);
+    this.#predictSeries ??= this.predict.child({ model_name: this.modelName });
+    this.#predictSeries.observe(seconds);
     const outcome: RequestOutcome = callFailed ? "error" : failed > 0 ? "item_error" : "ok";
-    this.requests.inc({ interface: iface, outcome });
-    if (ok > 0) this.items.inc({ interface: iface, outcome: "ok" }, ok);
-    if (failed > 0) this.items.inc({ interface: iface, outcome: "failed" }, failed);
+    this.#count(this.requests, iface, outcome, 1);
+    if (ok > 0) this.#count(this.items, iface, "ok", ok);
+    if (failed > 0) this.#count(this.items, iface, "failed", failed);
   }
 
   /** Records a call refused before predict (bad body, unknown model, not ready). */
   recordRefused(iface: InterfaceLabel): void {
-    this.requests.inc({ interface: iface, outcome: "error" });
+    this.#count(this.requests, iface, "error", 1);
   }
 }
