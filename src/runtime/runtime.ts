@@ -131,7 +131,7 @@ export class Runtime<S = unknown> {
    * order. Invalid items and a model that is not ready give per-item errors.
    */
   run(items: readonly RawItem[], options: RunOptions = {}): Promise<ItemOutcome[]> {
-    return this.#admit(items, (executor, valid) => executor.execute(valid, perItemSignal(options.signal)));
+    return this.#admit(items, (executor, valid) => executor.execute(valid, perItemSignal(options.signal, valid.length)));
   }
 
   /**
@@ -142,7 +142,7 @@ export class Runtime<S = unknown> {
     if (typeof this.model.definition.explain !== "function") {
       return Promise.reject(new ChassisError(Code.UNIMPLEMENTED, `model ${this.model.metadata.name} has no explain function`));
     }
-    return this.#admit(items, (executor, valid) => executor.explain(valid, perItemSignal(options.signal)));
+    return this.#admit(items, (executor, valid) => executor.explain(valid, perItemSignal(options.signal, valid.length)));
   }
 
   /** Shared by run() and explain(): readiness, in-flight accounting, per-item validation. */
@@ -242,8 +242,9 @@ export class Runtime<S = unknown> {
  * (each predict's deadline watches it): without this, a run of more than 10
  * items prints MaxListenersExceededWarning on the caller's signal.
  */
-function perItemSignal(parent: AbortSignal | undefined): AbortSignal | undefined {
-  if (!parent) return undefined;
+function perItemSignal(parent: AbortSignal | undefined, items: number): AbortSignal | undefined {
+  // One item adds one listener: the caller's own signal does, without an extra controller (the hot path).
+  if (!parent || items <= 1) return parent;
   const child = new AbortController();
   setMaxListeners(0, child.signal);
   if (parent.aborted) child.abort(parent.reason);
