@@ -7,13 +7,14 @@
 import { createHash, type Hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { ToolError } from "../../core/tool-error.js";
+import { sha256 } from "../oci/digest.js";
 import { validateDigest } from "./reference.js";
 
 const ALGORITHMS = new Set(["sha256", "sha512"]);
 
-/** `sha256:<hex>` of some bytes. */
+/** `sha256:<hex>` of some bytes (build/oci's digest, as a plain string). */
 export function sha256Digest(bytes: Uint8Array | string): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  return sha256(bytes);
 }
 
 /** A hash for the digest's algorithm; a CHASSIS_USAGE error for a malformed or unsupported one. */

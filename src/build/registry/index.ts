@@ -1,7 +1,8 @@
 /**
  * @module build/registry
  * The OCI distribution client as a library: references, credentials and the
- * auth flow, pull and push. Imports only src/core and node:*.
+ * auth flow, pull and push. Imports only src/core, build/oci (media types,
+ * digests) and node:*, as ko's layering has it: oci <- registry.
  */
 export {
   authFilePaths,

@@ -1,16 +1,18 @@
 /**
  * @module build/registry/media-types
- * The OCI image-spec and Docker schema2 media types the registry client
- * speaks, and the shapes of the JSON documents it reads (only the fields it
- * uses; everything else is kept as is, since manifests are pushed as bytes).
+ * The media types the registry client speaks (named from build/oci, the one
+ * list of them), and the shapes of the JSON documents it reads from remote
+ * registries (only the fields it uses, loosely typed; manifests are pushed
+ * as bytes).
  */
+import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/documents.js";
 
-export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
-export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
+export const OCI_MANIFEST = MediaType.OciManifest;
+export const OCI_INDEX = MediaType.OciIndex;
+export const OCI_CONFIG = MediaType.OciConfig;
+export const DOCKER_MANIFEST = MediaType.DockerManifest;
+export const DOCKER_MANIFEST_LIST = MediaType.DockerManifestList;
+export const DOCKER_CONFIG = MediaType.DockerConfig;
 
 /**
  * Sent on every manifest GET. distribution 2.8 answers 404 MANIFEST_UNKNOWN
@@ -58,10 +60,5 @@ export interface ImageIndex {
   annotations?: Record<string, string>;
 }
 
-export function isIndexType(mediaType: string | undefined): boolean {
-  return mediaType !== undefined && INDEX_TYPES.includes(mediaType);
-}
-
-export function isImageManifestType(mediaType: string | undefined): boolean {
-  return mediaType !== undefined && IMAGE_MANIFEST_TYPES.includes(mediaType);
-}
+export const isIndexType = isIndexMediaType;
+export const isImageManifestType = isManifestMediaType;
