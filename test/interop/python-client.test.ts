@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { runProcess, spawnServer, withTimeout } from "../helpers/server.js";
+import { PYTHON, runPythonChecks } from "../helpers/python-checks.js";
+import { spawnServer, withTimeout } from "../helpers/server.js";
 
-const PYTHON = "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("./omi_client.py", import.meta.url));
 const INSTALL_HINT = "apt-get install python3-grpcio python3-grpc-tools";
 
@@ -42,12 +42,6 @@ function pythonProblem(): string | undefined {
 const problem = pythonProblem();
 const skip = problem && !process.env.CI ? `${problem}; install with \`${INSTALL_HINT}\`` : false;
 
-interface CheckLine {
-  check: string;
-  ok: boolean;
-  detail?: unknown;
-}
-
 test("the official Python gRPC client talks to the OMI server (stubs, health, reflection v1/v1alpha, Shutdown)", { skip }, async () => {
   if (problem) assert.fail(`CI is set and ${problem}; install with \`${INSTALL_HINT}\``);
 
@@ -57,22 +51,7 @@ test("the official Python gRPC client talks to the OMI server (stubs, health, re
     serverExited = true;
   });
   try {
-    const result = await runProcess(PYTHON, [SCRIPT, `127.0.0.1:${server.port}`], { timeoutMs: 60_000 });
-    const transcript = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}\nserver stderr:\n${server.stderr()}`;
-
-    const lines: CheckLine[] = result.stdout
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as CheckLine | { summary: true })
-      .filter((line): line is CheckLine => "check" in line);
-    const failed = lines.filter((line) => !line.ok);
-    assert.deepEqual(failed, [], `failed checks:\n${transcript}`);
-    assert.deepEqual(
-      lines.map((line) => line.check),
-      EXPECTED_CHECKS,
-      `checks reported:\n${transcript}`,
-    );
-    assert.equal(result.code, 0, transcript);
+    await runPythonChecks([SCRIPT, `127.0.0.1:${server.port}`], EXPECTED_CHECKS, server, 60_000);
 
     // Shutdown was the last call: the server drains and exits 0 on its own.
     const code = await withTimeout(server.exited, 5_000, `server did not exit after Shutdown:\n${server.stderr()}`);

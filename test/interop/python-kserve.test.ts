@@ -10,21 +10,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ROOT, runProcess, spawnServer, withTimeout } from "../helpers/server.js";
+import { runPythonChecks } from "../helpers/python-checks.js";
+import { ROOT, spawnServer, withTimeout } from "../helpers/server.js";
 
-const PYTHON = "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("./kserve_predict.py", import.meta.url));
 const SAMPLE = `${ROOT}/examples/digits/sample.json`;
 const MODEL = "digits-classifier";
 
 /** Checks kserve_predict.py must report as ok, in this order. */
 const EXPECTED_CHECKS = ["alive", "v1_models", "v1_model_ready", "v1_predict", "v1_predict_batch", "v2_infer", "v1_unknown_model"];
-
-interface CheckLine {
-  check: string;
-  ok: boolean;
-  detail?: unknown;
-}
 
 test("a Python standard-library client calls KServe v1 :predict (Chassis base64 convention) and v2 /infer on the digits model", async () => {
   const server = await spawnServer(["examples/digits", "--host", "127.0.0.1", "--interface", "kserve"]);
@@ -34,22 +28,12 @@ test("a Python standard-library client calls KServe v1 :predict (Chassis base64 
   });
   try {
     assert.equal(server.port, 0, "--interface kserve opens no OMI port");
-    const result = await runProcess(PYTHON, [SCRIPT, `http://127.0.0.1:${server.httpPort}`, SAMPLE, MODEL], { timeoutMs: 30_000 });
-    const transcript = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}\nserver stderr:\n${server.stderr()}`;
-
-    const lines: CheckLine[] = result.stdout
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as CheckLine | { summary: true })
-      .filter((line): line is CheckLine => "check" in line);
-    const failed = lines.filter((line) => !line.ok);
-    assert.deepEqual(failed, [], `failed checks:\n${transcript}`);
-    assert.deepEqual(
-      lines.map((line) => line.check),
+    const { lines, transcript } = await runPythonChecks(
+      [SCRIPT, `http://127.0.0.1:${server.httpPort}`, SAMPLE, MODEL],
       EXPECTED_CHECKS,
-      `checks reported:\n${transcript}`,
+      server,
+      30_000,
     );
-    assert.equal(result.code, 0, transcript);
     const predicted = lines.find((line) => line.check === "v1_predict")?.detail as { class: number } | undefined;
     assert.equal(predicted?.class, 1, `v1 predicted class\n${transcript}`);
 
