@@ -17,21 +17,21 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { dockerfileQuote, writeBuildContext } from "../../src/build/context/dockerfile.js";
-import { buildImage } from "../../src/build/image/build.js";
-import { bundleModel, type LayerFile } from "../../src/build/image/bundle.js";
+import { buildImage, toTarEntry } from "../../src/build/image/build.js";
+import { bundleModel } from "../../src/build/image/bundle.js";
 import { hostBase, hostPlatform } from "../../src/build/image/host-base.js";
 import { writeDockerArchive } from "../../src/build/oci/archive.js";
 import type { Digest } from "../../src/build/oci/digest.js";
 import { encodeConfig, encodeManifest, type ImageConfig, type ImageManifest, MediaType } from "../../src/build/oci/documents.js";
 import { Annotation, OciLayout } from "../../src/build/oci/layout.js";
-import { type TarEntry, writeLayer } from "../../src/build/oci/tar.js";
+import { writeLayer } from "../../src/build/oci/tar.js";
 import { OmiClient } from "../../src/client/omi-client.js";
 import type { ModelMetadata } from "../../src/model/metadata.js";
 import { loadModelModule } from "../../src/server/load-module.js";
@@ -57,16 +57,6 @@ if (missing !== undefined && process.env.CI === "true") {
   });
 }
 const skip = missing !== undefined ? `podman is not available: ${missing}` : false;
-
-/** As build.ts writes layer files. */
-function toTarEntry(file: LayerFile): TarEntry {
-  const { path } = file;
-  if (file.type === "dir") return { path, type: "dir", mode: file.mode, exactMode: true, uid: file.uid ?? 0, gid: file.gid ?? 0 };
-  if (file.type === "symlink") return { path, type: "symlink", linkname: file.linkTarget ?? "" };
-  const source = file.source;
-  const data = file.data ?? (source ? () => createReadStream(source) : new Uint8Array());
-  return { path, type: "file", mode: file.mode, data, size: file.size, uid: file.uid ?? 0, gid: file.gid ?? 0 };
-}
 
 interface Inspected {
   Id: string;

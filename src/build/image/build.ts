@@ -78,7 +78,8 @@ export function workdirLayer(): LayerFile[] {
   return [{ path: IMAGE_PATHS.app, type: "dir", mode: 0o755, size: 0, uid: APP_USER.uid, gid: APP_USER.gid }];
 }
 
-function toTarEntry(file: LayerFile): TarEntry {
+/** A layer file as a tar entry (files are read from disk when the tar reaches them). */
+export function toTarEntry(file: LayerFile): TarEntry {
   const path = file.path;
   if (file.type === "dir") return { path, type: "dir", mode: file.mode, exactMode: true, uid: file.uid ?? 0, gid: file.gid ?? 0 };
   if (file.type === "symlink") return { path, type: "symlink", linkname: file.linkTarget ?? "" };
