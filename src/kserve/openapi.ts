@@ -17,8 +17,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
-import type { InputMetadata, ModelMetadata, OutputMetadata } from "../model/metadata.js";
-import { acceptsJson } from "./v1-codec.js";
+import { acceptsJson, type InputMetadata, type ModelMetadata, type OutputMetadata } from "../model/metadata.js";
 import { modelMetadataV2 } from "./v2-codec.js";
 
 type Json = Record<string, unknown>;

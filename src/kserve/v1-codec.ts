@@ -12,7 +12,7 @@
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
-import type { InputMetadata, ModelMetadata } from "../model/metadata.js";
+import { acceptsJson, type InputMetadata, type ModelMetadata } from "../model/metadata.js";
 import type { RawItem } from "../runtime/outcome.js";
 import { parseJson, stringifyJson } from "./json-bigint.js";
 
@@ -22,10 +22,6 @@ const OUTPUT_FORMATS: readonly OutputFormat[] = ["text", "json", "all"];
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
 const encoder = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-export function acceptsJson(input: InputMetadata): boolean {
-  return input.mediaTypes.some((type) => type === "application/json" || type.endsWith("+json"));
-}
 
 function invalid(message: string): ChassisError {
   return new ChassisError(Code.INVALID_ARGUMENT, message);

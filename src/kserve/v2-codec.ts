@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
-import type { InputMetadata, ModelMetadata, OutputMetadata } from "../model/metadata.js";
+import { acceptsJson, type InputMetadata, type ModelMetadata, type OutputMetadata } from "../model/metadata.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 
 // ---------------------------------------------------------------------------
@@ -409,14 +409,6 @@ const INT_RANGE: Partial<Record<NumericDatatype, readonly [bigint, bigint]>> = {
 
 function isDatatype(value: string): value is Datatype {
   return (DATATYPES as readonly string[]).includes(value);
-}
-
-/** `application/json`, or any `+json` type (`application/vnd.x+json`), parameters ignored. */
-function acceptsJson(input: InputMetadata): boolean {
-  return input.mediaTypes.some((type) => {
-    const base = (type.split(";")[0] ?? "").trim().toLowerCase();
-    return base === "application/json" || base.endsWith("+json");
-  });
 }
 
 function quoteList(names: readonly string[]): string {

@@ -340,3 +340,25 @@ describe("frozen metadata", () => {
     assert.equal(model.metadata.inputs[0]?.maxSize, "1M");
   });
 });
+
+describe("JSON media types", () => {
+  test("application/json and +json types take JSON, with or without parameters, in any case; others do not", async () => {
+    const { acceptsJson, isJsonMediaType } = await import("./metadata.js");
+    for (const type of ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.api+json"]) {
+      assert.equal(isJsonMediaType(type), true, type);
+    }
+    for (const type of ["text/plain", "application/octet-stream", "application/jsonl", "image/png"]) {
+      assert.equal(isJsonMediaType(type), false, type);
+    }
+    const input = {
+      key: "x",
+      mediaTypes: ["image/png", "application/json; charset=utf-8"],
+      maxSize: "1M",
+      maxBytes: 1,
+      description: "",
+      required: true,
+    };
+    assert.equal(acceptsJson(input), true);
+    assert.equal(acceptsJson({ ...input, mediaTypes: ["image/png"] }), false);
+  });
+});

@@ -263,6 +263,17 @@ export function modelSlug(name: string): string {
   return slug || "model";
 }
 
+/** `application/json` or any `+json` type (`application/vnd.x+json`), parameters (`; charset=utf-8`) ignored. */
+export function isJsonMediaType(type: string): boolean {
+  const base = (type.split(";")[0] ?? "").trim().toLowerCase();
+  return base === "application/json" || base.endsWith("+json");
+}
+
+/** Whether an input takes JSON, so REST callers may send a JSON value for it rather than bytes. */
+export function acceptsJson(input: InputMetadata): boolean {
+  return input.mediaTypes.some(isJsonMediaType);
+}
+
 /** The media type an output key suggests: `results.json` is JSON, as in Chassis. */
 export function mediaTypeFor(key: string): string {
   if (key.endsWith(".json")) return "application/json";
