@@ -106,7 +106,7 @@ export class KServeServer {
       // path parameter reads it as model health for "m:predict" and answers 404 (reference G6).
       { pattern: new RegExp(`^/v1/models/${name}:predict$`), methods: { POST: (q, s, m) => this.#v1Predict(q, s, m[1] as string) } },
       { pattern: new RegExp(`^/v1/models/${name}:explain$`), methods: { POST: (q, s, m) => this.#v1Explain(q, s, m[1] as string) } },
-      { pattern: new RegExp(`^/v1/models/${name}$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string, false) } },
+      { pattern: new RegExp(`^/v1/models/${name}$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string) } },
       { pattern: /^\/v2$/, methods: { GET: (_q, s) => sendJson(s, 200, this.#v2.serverMetadata()) } },
       { pattern: /^\/v2\/health\/live$/, methods: { GET: (_q, s) => sendJson(s, 200, { live: true }) } },
       // Departure: KServe answers ready:true even while the model is not; ours is ready only when the model is.
@@ -117,7 +117,7 @@ export class KServeServer {
         pattern: new RegExp(`^/v2/models/${name}${v}/infer$`),
         methods: { POST: (q, s, m) => this.#v2.infer(q, s, m[1] as string, this.#limit, true) },
       },
-      { pattern: new RegExp(`^/v2/models/${name}/ready$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string, true) } },
+      { pattern: new RegExp(`^/v2/models/${name}/ready$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string) } },
       {
         pattern: new RegExp(`^/v2/models/${name}/infer$`),
         methods: { POST: (q, s, m) => this.#v2.infer(q, s, m[1] as string, this.#limit, false) },
@@ -239,7 +239,7 @@ export class KServeServer {
     return undefined;
   }
 
-  #modelReady(res: ServerResponse, name: string, _v2: boolean): void {
+  #modelReady(res: ServerResponse, name: string): void {
     const problem = this.#check(name);
     if (problem) sendError(res, problem);
     else sendJson(res, 200, { name, ready: true });
@@ -289,7 +289,7 @@ export class KServeServer {
       sendError(res, httpErrorFor(error, name));
       return undefined;
     } finally {
-      metrics.preprocess.observe({ model_name: name }, (performance.now() - started) / 1000);
+      metrics.observe(metrics.preprocess, (performance.now() - started) / 1000);
     }
   }
 
@@ -329,7 +329,7 @@ export class KServeServer {
       // output_format json/all may hold bigints (parseJson keeps them exact), which JSON.stringify cannot write.
       sendText(res, 200, format === "text" ? JSON.stringify({ predictions }) : stringifyJson({ predictions }), "application/json");
     } finally {
-      metrics.postprocess.observe({ model_name: name }, (performance.now() - post) / 1000);
+      metrics.observe(metrics.postprocess, (performance.now() - post) / 1000);
     }
   }
 
@@ -346,7 +346,7 @@ export class KServeServer {
     const { metrics } = this.#options;
     const started = performance.now();
     const [predicted, explained] = await Promise.all([this.#runtime.run(decoded.items), this.#runtime.explain(decoded.items)]);
-    metrics.explain.observe({ model_name: name }, (performance.now() - started) / 1000);
+    metrics.observe(metrics.explain, (performance.now() - started) / 1000);
     const failedAt = [...predicted, ...explained].findIndex((o) => !o.ok);
     if (failedAt !== -1) {
       const failure = [...predicted, ...explained][failedAt] as { error: ChassisError };

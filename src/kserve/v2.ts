@@ -108,7 +108,7 @@ export class V2Handler {
     } catch (error) {
       return refuse(httpErrorFor(error, name));
     } finally {
-      this.metrics.preprocess.observe({ model_name: name }, (performance.now() - started) / 1000);
+      this.metrics.observe(this.metrics.preprocess, (performance.now() - started) / 1000);
     }
 
     const controller = new AbortController();
@@ -143,7 +143,7 @@ export class V2Handler {
     } catch (error) {
       sendError(res, httpErrorFor(error, name));
     } finally {
-      this.metrics.postprocess.observe({ model_name: name }, (performance.now() - post) / 1000);
+      this.metrics.observe(this.metrics.postprocess, (performance.now() - post) / 1000);
     }
   }
 

@@ -23,7 +23,7 @@ export class ServingMetrics {
   readonly items = this.registry.register(new Counter("chassis_items_total", "Items predicted, by interface and outcome (ok, failed)."));
 
   // Series resolved on first use and kept: the label lookup is off the per-call path.
-  #predictSeries: { observe(seconds: number): void } | undefined;
+  readonly #stageSeries = new Map<Histogram, { observe(seconds: number): void }>();
   readonly #counters = new Map<string, { inc(by?: number): void }>();
 
   constructor(readonly modelName: string) {}
@@ -38,10 +38,19 @@ export class ServingMetrics {
     series.inc(by);
   }
 
+  /** Records a stage's time (preprocess, predict, postprocess, explain) for the served model. */
+  observe(stage: Histogram, seconds: number): void {
+    let series = this.#stageSeries.get(stage);
+    if (!series) {
+      series = stage.child({ model_name: this.modelName });
+      this.#stageSeries.set(stage, series);
+    }
+    series.observe(seconds);
+  }
+
   /** Records one inference call: its predict time and counts. */
   recordRun(iface: InterfaceLabel, seconds: number, ok: number, failed: number, callFailed = false): void {
-    this.#predictSeries ??= this.predict.child({ model_name: this.modelName });
-    this.#predictSeries.observe(seconds);
+    this.observe(this.predict, seconds);
     const outcome: RequestOutcome = callFailed ? "error" : failed > 0 ? "item_error" : "ok";
     this.#count(this.requests, iface, outcome, 1);
     if (ok > 0) this.#count(this.items, iface, "ok", ok);
