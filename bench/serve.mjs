@@ -17,7 +17,7 @@
  * core is repeated (at most --retries times) and flagged if it stays so.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
@@ -95,7 +95,7 @@ await reportIdle(waitIdle, info.nproc);
 const tmp = tempDir();
 const grpcBodyFile = writeTemp(tmp.dir, "run-request.bin", frame(runRequestBytes(caseInfo.input)));
 const restBodyFile = writeTemp(tmp.dir, "v1-request.json", v1RequestBody(caseInfo.input));
-const profDir = args["cpu-prof"] ? join(process.cwd(), args["cpu-prof"]) : undefined;
+const profDir = args["cpu-prof"] ? resolve(args["cpu-prof"]) : undefined;
 
 let chassis;
 let baseline;

@@ -6,23 +6,20 @@
  * which loads protobufjs and proto-loader at start-up for one tiny service.
  */
 import { create } from "@bufbuild/protobuf";
+import { Code } from "../core/code.js";
+import { ChassisError } from "../core/error.js";
 import {
-  status as GrpcStatus,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type sendUnaryData,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
-import {
-  Health,
-  type HealthCheckRequest,
-  type HealthCheckResponse,
+  HealthCheckRequestSchema,
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "./gen/grpc/health/v1/health_pb.js";
-import { grpcServiceDefinition } from "./grpc-service.js";
+import { decodeRequest, encodeResponse } from "./grpc/codec.js";
+import type { GrpcServer } from "./grpc/server.js";
 
 export { ServingStatus };
+
+const CHECK = "/grpc.health.v1.Health/Check";
+const WATCH = "/grpc.health.v1.Health/Watch";
 
 export class HealthService {
   readonly #services: Map<string, ServingStatus>;
@@ -42,33 +39,37 @@ export class HealthService {
     return this.#services.get(service);
   }
 
-  readonly definition = grpcServiceDefinition(Health);
-
-  readonly implementation: UntypedServiceImplementation = {
-    Check: (call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) => {
-      const status = this.#services.get(call.request.service);
-      if (status === undefined) {
-        callback({ code: GrpcStatus.NOT_FOUND, details: `unknown service "${call.request.service}"` });
-        return;
-      }
-      callback(null, create(HealthCheckResponseSchema, { status }));
-    },
-    Watch: (call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
-      const service = call.request.service;
-      let last: ServingStatus | undefined;
-      const send = (status: ServingStatus) => {
-        if (status === last) return;
-        last = status;
-        call.write(create(HealthCheckResponseSchema, { status }));
-      };
-      send(this.#services.get(service) ?? ServingStatus.SERVICE_UNKNOWN);
-      if (!this.#services.has(service)) return; // stays open with SERVICE_UNKNOWN, as the protocol says
-      const watcher = { service, send, end: () => call.end() };
-      this.#watchers.add(watcher);
-      call.on("cancelled", () => this.#watchers.delete(watcher));
-      call.on("close", () => this.#watchers.delete(watcher));
-    },
-  };
+  /** Adds Check and Watch to the server. An empty request asks about the whole server (""). */
+  register(server: GrpcServer): void {
+    server.unary(
+      CHECK,
+      (bytes) => {
+        const { service } = decodeRequest(HealthCheckRequestSchema, bytes, CHECK);
+        const status = this.#services.get(service);
+        if (status === undefined) throw new ChassisError(Code.NOT_FOUND, `unknown service "${service}"`);
+        return encodeResponse(HealthCheckResponseSchema, create(HealthCheckResponseSchema, { status }));
+      },
+      { emptyRequestOk: true },
+    );
+    server.serverStream(
+      WATCH,
+      (bytes, call) => {
+        const { service } = decodeRequest(HealthCheckRequestSchema, bytes, WATCH);
+        let last: ServingStatus | undefined;
+        const send = (status: ServingStatus) => {
+          if (status === last) return;
+          last = status;
+          call.write(encodeResponse(HealthCheckResponseSchema, create(HealthCheckResponseSchema, { status })));
+        };
+        send(this.#services.get(service) ?? ServingStatus.SERVICE_UNKNOWN);
+        if (!this.#services.has(service)) return; // stays open with SERVICE_UNKNOWN, as the protocol says
+        const watcher = { service, send, end: () => call.end() };
+        this.#watchers.add(watcher);
+        call.onClose(() => this.#watchers.delete(watcher));
+      },
+      { emptyRequestOk: true },
+    );
+  }
 
   /** Ends open Watch streams (after their last NOT_SERVING), so a draining server is not held open by them. */
   closeWatchers(): void {

@@ -9,16 +9,16 @@
  */
 import { clone, create, type DescFile, toBinary } from "@bufbuild/protobuf";
 import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { Code } from "../core/code.js";
 import {
   file_grpc_reflection_v1_reflection,
-  ServerReflection,
   type ServerReflectionRequest,
+  ServerReflectionRequestSchema,
   type ServerReflectionResponse,
   ServerReflectionResponseSchema,
 } from "./gen/grpc/reflection/v1/reflection_pb.js";
-import { grpcServiceDefinition } from "./grpc-service.js";
+import { decodeRequest, encodeResponse } from "./grpc/codec.js";
+import type { GrpcServer } from "./grpc/server.js";
 
 const V1 = "grpc.reflection.v1";
 const V1ALPHA = "grpc.reflection.v1alpha";
@@ -99,7 +99,7 @@ export class ReflectionService {
     const notFound = (message: string) =>
       create(ServerReflectionResponseSchema, {
         ...base,
-        messageResponse: { case: "errorResponse", value: { errorCode: GrpcStatus.NOT_FOUND, errorMessage: message } },
+        messageResponse: { case: "errorResponse", value: { errorCode: Code.NOT_FOUND, errorMessage: message } },
       });
     const files = (list: Uint8Array[]) =>
       create(ServerReflectionResponseSchema, {
@@ -139,24 +139,23 @@ export class ReflectionService {
           ...base,
           messageResponse: {
             case: "errorResponse",
-            value: { errorCode: GrpcStatus.INVALID_ARGUMENT, errorMessage: "empty reflection request" },
+            value: { errorCode: Code.INVALID_ARGUMENT, errorMessage: "empty reflection request" },
           },
         });
     }
   }
 
-  /** grpc-js definitions for both protocol versions, sharing one handler. */
-  services(): Array<{ definition: ReturnType<typeof grpcServiceDefinition>; implementation: UntypedServiceImplementation }> {
-    const implementation: UntypedServiceImplementation = {
-      ServerReflectionInfo: (call: ServerDuplexStream<ServerReflectionRequest, ServerReflectionResponse>) => {
-        call.on("data", (request: ServerReflectionRequest) => call.write(this.answer(request)));
-        call.on("end", () => call.end());
-        call.on("error", () => call.end());
-      },
-    };
-    return [
-      { definition: grpcServiceDefinition(ServerReflection), implementation },
-      { definition: grpcServiceDefinition(ServerReflection, `${V1ALPHA}.ServerReflection`), implementation },
-    ];
+  /** Adds ServerReflectionInfo, v1 and v1alpha, to the server: one answer per request message. */
+  register(server: GrpcServer): void {
+    for (const version of [V1, V1ALPHA]) {
+      const path = `/${version}.ServerReflection/ServerReflectionInfo`;
+      server.bidi(path, (call) => {
+        call.onMessage((bytes) => {
+          const request = decodeRequest(ServerReflectionRequestSchema, bytes, path);
+          call.write(encodeResponse(ServerReflectionResponseSchema, this.answer(request)));
+        });
+        call.onEnd(() => call.end());
+      });
+    }
   }
 }

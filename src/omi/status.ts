@@ -4,7 +4,6 @@
  * `status_code`/`status` pairs of OMI responses, the per-item error form
  * (success=false with an `error` key, SPEC.md section 2), and gRPC statuses.
  */
-import type { status as GrpcStatus } from "@grpc/grpc-js";
 import { Code } from "../core/code.js";
 import type { ChassisError } from "../core/error.js";
 
@@ -37,9 +36,4 @@ const encoder = new TextEncoder();
 /** The output map of a failed item: `{ error: <message> }` (success=false). */
 export function errorOutput(error: ChassisError): Record<string, Uint8Array> {
   return { error: encoder.encode(error.message) };
-}
-
-/** Codes and gRPC statuses share numbers by design; this keeps the mapping explicit. */
-export function grpcStatusFor(code: Code): GrpcStatus {
-  return code as number as GrpcStatus;
 }

@@ -5,7 +5,6 @@
  * probe relies on that), and drain gracefully on a Shutdown call or
  * SIGTERM/SIGINT: stop accepting, let accepted calls finish, unload.
  */
-import { logVerbosity, setLogger, setLogVerbosity } from "@grpc/grpc-js";
 import { createLogger, type Logger } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
 import { VERSION } from "../core/version.js";
@@ -44,7 +43,6 @@ export interface StartOptions {
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
-  routeGrpcLogs(log);
 
   let finish: () => void = () => {};
   const closed = new Promise<void>((resolve) => {
@@ -178,11 +176,4 @@ function handleSignals(shutdown: (reason: string) => Promise<void>, closed: Prom
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
   });
-}
-
-/** grpc-js logs to the console on its own (e.g. a failed bind); send that to our logger at debug level. */
-function routeGrpcLogs(log: Logger): void {
-  const write = (...args: unknown[]) => log.debug(`grpc-js: ${args.map(String).join(" ")}`);
-  setLogger({ error: write, info: write, debug: write });
-  setLogVerbosity(logVerbosity.ERROR);
 }

@@ -1,0 +1,508 @@
+/**
+ * @module omi/grpc/server
+ * A gRPC server written directly on node:http2 (h2c, prior knowledge): unary,
+ * server-streaming and bidirectional methods, deadlines (grpc-timeout),
+ * cancellation, gzip/deflate requests, size limits and a graceful drain. It
+ * moves bytes and statuses only: handlers decode and encode their own
+ * messages, so the hot path can use a hand-written codec.
+ *
+ * Why not @grpc/grpc-js: measured at 16x16 on the echo model, grpc-js's
+ * per-call machinery (filters, metadata objects, its own stream wrapper) held
+ * throughput near 0.3 of what node:http2 itself does on this machine
+ * (docs/performance.md). The client side still uses grpc-js.
+ */
+import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import zlib from "node:zlib";
+import { Code } from "../../core/code.js";
+import { ChassisError } from "../../core/error.js";
+import { frameMessage, MessageReader } from "./frame.js";
+import { encodeGrpcMessage, parseGrpcTimeout } from "./headers.js";
+
+/** What every handler can see of its call. */
+export interface CallContext {
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  /** Aborted when the client cancels, the deadline passes or the server closes by force. Created on first use. */
+  readonly signal: AbortSignal;
+}
+
+/** Decoded request bytes in, encoded response bytes out; a thrown ChassisError becomes the gRPC status. */
+export type UnaryHandler = (request: Uint8Array, call: CallContext) => Uint8Array | Promise<Uint8Array>;
+
+export interface StreamWriter extends CallContext {
+  write(message: Uint8Array): void;
+  /** Ends the call: OK without an error, else the error's status. */
+  end(error?: unknown): void;
+  /** Called once when the call ends for any reason (end, cancel, deadline, server close). */
+  onClose(listener: () => void): void;
+}
+
+export type ServerStreamHandler = (request: Uint8Array, call: StreamWriter) => void;
+
+export interface BidiCall extends StreamWriter {
+  onMessage(listener: (message: Uint8Array) => void): void;
+  /** The client has sent its last message. */
+  onEnd(listener: () => void): void;
+}
+
+export type BidiHandler = (call: BidiCall) => void;
+
+type Route =
+  | { kind: "unary"; handler: UnaryHandler; emptyRequestOk: boolean }
+  | { kind: "server-stream"; handler: ServerStreamHandler; emptyRequestOk: boolean }
+  | { kind: "bidi"; handler: BidiHandler };
+
+export interface GrpcServerOptions {
+  /** Largest message each way, in bytes. */
+  maxMessageBytes: number;
+  /** Called with each error a handler threw that is not a client error, for logging. */
+  onHandlerError?: (path: string, error: ChassisError) => void;
+}
+
+export interface RouteOptions {
+  /**
+   * A request with no message counts as an empty message. Only for request
+   * types with no fields (StatusRequest): grpclib serves Chassis's Status that way.
+   */
+  emptyRequestOk?: boolean;
+}
+
+const ACCEPT_ENCODING = "identity,deflate,gzip";
+const RESPONSE_HEADERS = Object.freeze({
+  ":status": 200,
+  "content-type": "application/grpc+proto",
+  "grpc-accept-encoding": ACCEPT_ENCODING,
+});
+const OK_TRAILERS = Object.freeze({ "grpc-status": "0" });
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const CALL = Symbol("grpc call");
+type StreamWithCall = ServerHttp2Stream & { [CALL]?: Call };
+
+export class GrpcServer {
+  readonly #routes = new Map<string, Route>();
+  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #server: http2.Http2Server;
+  readonly maxMessageBytes: number;
+  readonly onHandlerError: (path: string, error: ChassisError) => void;
+
+  constructor(options: GrpcServerOptions) {
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.onHandlerError = options.onHandlerError ?? (() => {});
+    this.#server = http2.createServer({
+      // Message limits bound memory per call; nghttp2's own 10 MB session budget would refuse large messages first.
+      maxSessionMemory: Math.max(10, Math.ceil((4 * options.maxMessageBytes) / 1_000_000)),
+      settings: { enablePush: false },
+    });
+    this.#server.on("session", (session) => {
+      this.#sessions.add(session);
+      session.on("close", () => this.#sessions.delete(session));
+      // A broken connection ends its calls (they see the stream close); nothing else to do.
+      session.on("error", ignore);
+    });
+    this.#server.on("stream", (stream, headers) => this.#onStream(stream as StreamWithCall, headers));
+  }
+
+  unary(path: string, handler: UnaryHandler, options: RouteOptions = {}): void {
+    this.#routes.set(path, { kind: "unary", handler, emptyRequestOk: options.emptyRequestOk ?? false });
+  }
+
+  serverStream(path: string, handler: ServerStreamHandler, options: RouteOptions = {}): void {
+    this.#routes.set(path, { kind: "server-stream", handler, emptyRequestOk: options.emptyRequestOk ?? false });
+  }
+
+  bidi(path: string, handler: BidiHandler): void {
+    this.#routes.set(path, { kind: "bidi", handler });
+  }
+
+  get methods(): string[] {
+    return [...this.#routes.keys()];
+  }
+
+  /** Binds host:port; resolves with the port bound (useful with port 0). */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#server.once("error", onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off("error", onError);
+        const address = this.#server.address();
+        resolve(typeof address === "object" && address ? address.port : port);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting connections, sends GOAWAY on each open one and waits for
+   * accepted calls to finish; after graceMs, destroys what is left.
+   */
+  close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const session of this.#sessions) if (!session.closed) session.close();
+    const force = setTimeout(() => this.forceClose(), graceMs);
+    force.unref();
+    return closed.finally(() => clearTimeout(force));
+  }
+
+  /** Destroys every connection: calls in flight are cancelled. */
+  forceClose(): void {
+    this.#server.close();
+    for (const session of this.#sessions) session.destroy();
+  }
+
+  #onStream(stream: StreamWithCall, headers: IncomingHttpHeaders): void {
+    // A client's RST_STREAM or a dropped connection surfaces as an error event; without a listener it would crash the process.
+    stream.on("error", ignore);
+    if (headers[":method"] !== "POST") {
+      respondHttpError(stream, 405, `gRPC calls are POST requests (got ${String(headers[":method"])})`, { allow: "POST" });
+      return;
+    }
+    const contentType = headers["content-type"];
+    if (!isGrpcProto(contentType)) {
+      respondHttpError(
+        stream,
+        415,
+        `content-type ${contentType === undefined ? "is missing" : `"${contentType}" is not supported`}; expected application/grpc or application/grpc+proto`,
+      );
+      return;
+    }
+    const path = headers[":path"] as string;
+    const route = this.#routes.get(path);
+    if (!route) {
+      respondTrailersOnly(stream, Code.UNIMPLEMENTED, `method ${path} not found on this server`);
+      return;
+    }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity" && encoding !== "gzip" && encoding !== "deflate") {
+      respondTrailersOnly(stream, Code.UNIMPLEMENTED, `grpc-encoding "${encoding}" is not supported; use ${ACCEPT_ENCODING}`);
+      return;
+    }
+    let deadlineMs: number | undefined;
+    const timeout = headers["grpc-timeout"];
+    if (timeout !== undefined) {
+      deadlineMs = parseGrpcTimeout(String(timeout));
+      if (deadlineMs === undefined) {
+        respondTrailersOnly(
+          stream,
+          Code.INTERNAL,
+          `malformed grpc-timeout "${timeout}"; expected 1-8 digits and a unit (H, M, S, m, u, n)`,
+        );
+        return;
+      }
+    }
+    const call = new Call(this, stream, path, headers, route, encoding === "gzip" || encoding === "deflate" ? encoding : undefined);
+    stream[CALL] = call;
+    if (deadlineMs !== undefined) call.startDeadline(deadlineMs, String(timeout));
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    if (route.kind === "bidi") call.startBidi(route.handler);
+  }
+}
+
+function onData(this: StreamWithCall, chunk: Buffer): void {
+  this[CALL]?.data(chunk);
+}
+
+function onEnd(this: StreamWithCall): void {
+  this[CALL]?.requestEnded();
+}
+
+function onClose(this: StreamWithCall): void {
+  this[CALL]?.streamClosed();
+}
+
+function ignore(): void {}
+
+function isGrpcProto(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  if (contentType === "application/grpc" || contentType === "application/grpc+proto") return true;
+  return contentType.startsWith("application/grpc;") || contentType.startsWith("application/grpc+proto;");
+}
+
+function respondTrailersOnly(stream: ServerHttp2Stream, code: Code, message: string, status = 200): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond(
+    {
+      ":status": status,
+      "content-type": "application/grpc+proto",
+      "grpc-accept-encoding": ACCEPT_ENCODING,
+      "grpc-status": String(code),
+      "grpc-message": encodeGrpcMessage(message),
+    },
+    { endStream: true },
+  );
+  // The client may still be sending (say, an oversized message): tell it to stop.
+  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
+
+/** Not a gRPC request at all: an HTTP error, with grpc-status for gRPC clients that look for one. */
+function respondHttpError(stream: ServerHttp2Stream, status: number, message: string, extra: Record<string, string> = {}): void {
+  if (stream.destroyed) return;
+  stream.respond(
+    {
+      ":status": status,
+      "content-type": "text/plain; charset=utf-8",
+      "grpc-status": String(Code.UNKNOWN),
+      "grpc-message": encodeGrpcMessage(message),
+      ...extra,
+    },
+    { endStream: false },
+  );
+  stream.end(`${message}\n`);
+  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
+
+/** One call: collects the request, runs the handler, answers exactly once. */
+class Call implements BidiCall {
+  readonly #server: GrpcServer;
+  readonly #stream: ServerHttp2Stream;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly #route: Route;
+  readonly #encoding: "gzip" | "deflate" | undefined;
+  readonly #reader: MessageReader;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #done = false;
+  #pendingTrailers: Record<string, string> = OK_TRAILERS;
+  #onMessage: ((message: Uint8Array) => void) | undefined;
+  #onEnd: (() => void) | undefined;
+  #onClose: Array<() => void> | undefined;
+
+  constructor(
+    server: GrpcServer,
+    stream: ServerHttp2Stream,
+    path: string,
+    headers: IncomingHttpHeaders,
+    route: Route,
+    encoding: "gzip" | "deflate" | undefined,
+  ) {
+    this.#server = server;
+    this.#stream = stream;
+    this.path = path;
+    this.headers = headers;
+    this.#route = route;
+    this.#encoding = encoding;
+    this.#reader = new MessageReader(server.maxMessageBytes);
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  startDeadline(ms: number, header: string): void {
+    if (ms > MAX_TIMER_MS) return;
+    this.#timer = setTimeout(() => {
+      this.#abort(new ChassisError(Code.DEADLINE_EXCEEDED, `deadline exceeded (the client's grpc-timeout was ${header})`));
+    }, ms);
+  }
+
+  data(chunk: Buffer): void {
+    if (this.#done) return;
+    try {
+      this.#reader.push(chunk);
+      if (this.#route.kind === "bidi") this.#deliverMessages();
+    } catch (error) {
+      this.end(error);
+    }
+  }
+
+  requestEnded(): void {
+    if (this.#done) return;
+    const reader = this.#reader;
+    if (reader.pendingBytes > 0) {
+      const announced = reader.pendingAnnounced;
+      this.end(
+        new ChassisError(
+          Code.INTERNAL,
+          announced === undefined
+            ? `the request ended inside a message prefix (${reader.pendingBytes} of 5 bytes)`
+            : `the request ended inside a message: ${reader.pendingBytes - 5} of the ${announced} bytes its prefix announced`,
+        ),
+      );
+      return;
+    }
+    const route = this.#route;
+    if (route.kind === "bidi") {
+      this.#onEnd?.();
+      return;
+    }
+    const { messages } = reader;
+    if (messages.length > 1) {
+      this.end(new ChassisError(Code.UNIMPLEMENTED, `${this.path} takes one request message; got ${messages.length}`));
+      return;
+    }
+    let request: Uint8Array;
+    try {
+      const message = messages[0];
+      if (message) request = this.#decompress(message.compressed, message.bytes);
+      else if (route.emptyRequestOk) request = new Uint8Array(0);
+      else throw new ChassisError(Code.INTERNAL, `${this.path} takes one request message; the request carried none`);
+    } catch (error) {
+      this.end(error);
+      return;
+    }
+    if (route.kind === "server-stream") {
+      this.#invokeStreaming(() => route.handler(request, this));
+      return;
+    }
+    let result: Uint8Array | Promise<Uint8Array>;
+    try {
+      result = route.handler(request, this);
+    } catch (error) {
+      this.#handlerFailed(error);
+      return;
+    }
+    if (result instanceof Uint8Array) this.#reply(result);
+    else
+      result.then(
+        (bytes) => this.#reply(bytes),
+        (error: unknown) => this.#handlerFailed(error),
+      );
+  }
+
+  streamClosed(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (!this.#done) this.#abort(new ChassisError(Code.CANCELLED, "the call was cancelled by the client"));
+    this.#closed();
+  }
+
+  startBidi(handler: BidiHandler): void {
+    this.#invokeStreaming(() => handler(this));
+  }
+
+  onMessage(listener: (message: Uint8Array) => void): void {
+    this.#onMessage = listener;
+    this.#deliverMessages();
+  }
+
+  onEnd(listener: () => void): void {
+    this.#onEnd = listener;
+  }
+
+  onClose(listener: () => void): void {
+    this.#onClose ??= [];
+    this.#onClose.push(listener);
+  }
+
+  write(message: Uint8Array): void {
+    const stream = this.#stream;
+    if (this.#done || stream.destroyed) return;
+    if (message.byteLength > this.#server.maxMessageBytes) {
+      this.end(this.#tooLarge(message.byteLength));
+      return;
+    }
+    if (!stream.headersSent) this.#respondHeaders();
+    stream.write(frameMessage(message));
+  }
+
+  end(error?: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    const stream = this.#stream;
+    if (stream.destroyed) return;
+    if (error === undefined) {
+      if (!stream.headersSent) this.#respondHeaders();
+      stream.end();
+      return;
+    }
+    const reason = ChassisError.from(error);
+    if (!stream.headersSent) {
+      respondTrailersOnly(stream, reason.code, reason.message);
+      return;
+    }
+    this.#pendingTrailers = { "grpc-status": String(reason.code), "grpc-message": encodeGrpcMessage(reason.message) };
+    stream.end();
+  }
+
+  #respondHeaders(): void {
+    const stream = this.#stream;
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(this.#pendingTrailers));
+  }
+
+  /** The unary answer: headers, one DATA frame and the OK trailers. */
+  #reply(bytes: Uint8Array): void {
+    if (this.#done) return;
+    if (bytes.byteLength > this.#server.maxMessageBytes) {
+      this.end(this.#tooLarge(bytes.byteLength));
+      return;
+    }
+    this.#done = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    const stream = this.#stream;
+    if (stream.destroyed) return;
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.once("wantTrailers", sendOkTrailers);
+    stream.end(frameMessage(bytes));
+  }
+
+  #tooLarge(size: number): ChassisError {
+    return new ChassisError(
+      Code.RESOURCE_EXHAUSTED,
+      `the response message is ${size} bytes, over the limit of ${this.#server.maxMessageBytes} bytes (MAX_MESSAGE_SIZE)`,
+    );
+  }
+
+  #handlerFailed(error: unknown): void {
+    const reason = ChassisError.from(error);
+    if (!this.#done) this.#server.onHandlerError(this.path, reason);
+    this.end(reason);
+  }
+
+  #invokeStreaming(start: () => void): void {
+    try {
+      start();
+    } catch (error) {
+      this.#handlerFailed(error);
+    }
+  }
+
+  #deliverMessages(): void {
+    const listener = this.#onMessage;
+    if (!listener) return;
+    const messages = this.#reader.messages.splice(0);
+    for (const message of messages) {
+      if (this.#done) return;
+      listener(this.#decompress(message.compressed, message.bytes));
+    }
+  }
+
+  #decompress(compressed: boolean, bytes: Buffer): Uint8Array {
+    if (!compressed) return bytes;
+    if (!this.#encoding) {
+      throw new ChassisError(Code.INTERNAL, "a message has the compressed flag set, but the call's grpc-encoding is identity");
+    }
+    const options = { maxOutputLength: this.#server.maxMessageBytes };
+    try {
+      return this.#encoding === "gzip" ? zlib.gunzipSync(bytes, options) : zlib.inflateSync(bytes, options);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+        throw new ChassisError(
+          Code.RESOURCE_EXHAUSTED,
+          `a ${this.#encoding}-compressed message inflates to over the limit of ${this.#server.maxMessageBytes} bytes (MAX_MESSAGE_SIZE)`,
+        );
+      }
+      throw new ChassisError(Code.INTERNAL, `cannot ${this.#encoding}-decompress a message: ${(error as Error).message}`);
+    }
+  }
+
+  #abort(reason: ChassisError): void {
+    if (reason.code === Code.DEADLINE_EXCEEDED) this.end(reason);
+    this.#done = true;
+    this.#controller?.abort(reason);
+  }
+
+  #closed(): void {
+    const listeners = this.#onClose;
+    this.#onClose = undefined;
+    if (listeners) for (const listener of listeners) listener();
+  }
+}
+
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
