@@ -9,18 +9,12 @@ import { silentLogger } from "../core/log.js";
 import type { ServingMetrics } from "../metrics/serving.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
-import {
-  file_model,
-  ModzyModel,
-  RunRequestSchema,
-  RunResponseSchema,
-  ShutdownResponseSchema,
-  StatusResponseSchema,
-} from "./gen/model_pb.js";
-import { decodeRequest, encodeResponse } from "./grpc/codec.js";
+import { file_model, ModzyModel, ShutdownResponseSchema, StatusResponseSchema } from "./gen/model_pb.js";
+import { encodeResponse } from "./grpc/codec.js";
 import { GrpcServer } from "./grpc/server.js";
 import { HealthService, ServingStatus } from "./health.js";
 import { ReflectionService } from "./reflection.js";
+import { decodeRunRequest, encodeRunResponse } from "./run-codec.js";
 import { OmiService } from "./service.js";
 
 export interface OmiServerOptions {
@@ -65,12 +59,12 @@ export class OmiServer {
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     const path = (method: string) => `/${ModzyModel.typeName}/${method}`;
-    const run = path("Run");
     this.#server.unary(path("Status"), async () => encodeResponse(StatusResponseSchema, await service.status()), {
       emptyRequestOk: true,
     });
-    this.#server.unary(run, async (bytes, call) =>
-      encodeResponse(RunResponseSchema, await service.run(decodeRequest(RunRequestSchema, bytes, run), call.signal)),
+    // The hot path: hand-written codec (omi/run-codec), no protobuf-es message objects.
+    this.#server.unary(path("Run"), async (bytes, call) =>
+      encodeRunResponse(await service.run(decodeRunRequest(bytes).items, call.signal)),
     );
     this.#server.unary(path("Shutdown"), () => encodeResponse(ShutdownResponseSchema, service.shutdown()), { emptyRequestOk: true });
 

@@ -7,16 +7,10 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServingMetrics } from "../metrics/serving.js";
 import type { ModelMetadata } from "../model/metadata.js";
+import type { RawItem } from "../runtime/outcome.js";
 import type { Runtime } from "../runtime/runtime.js";
-import {
-  type RunRequest,
-  type RunResponse,
-  RunResponseSchema,
-  type ShutdownResponse,
-  ShutdownResponseSchema,
-  type StatusResponse,
-  StatusResponseSchema,
-} from "./gen/model_pb.js";
+import { type ShutdownResponse, ShutdownResponseSchema, type StatusResponse, StatusResponseSchema } from "./gen/model_pb.js";
+import type { RunReply } from "./run-codec.js";
 import { errorOutput, OMI_INTERNAL_ERROR, OMI_OK, omiStatusFor } from "./status.js";
 
 export const MESSAGES = Object.freeze({
@@ -70,24 +64,23 @@ export class OmiService {
    * success=false (Chassis said true); a failed batch fails only its items
    * (Chassis returned 0 outputs).
    */
-  async run(request: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+  async run(items: readonly RawItem[], signal?: AbortSignal): Promise<RunReply> {
     const ready = this.#runtime.state === "ready";
     const started = performance.now();
-    const outcomes = await this.#runtime.run(
-      request.inputs.map((item) => item.input),
-      signal ? { signal } : {},
-    );
-    const failed = outcomes.reduce((n, outcome) => (outcome.ok ? n : n + 1), 0);
+    const outcomes = await this.#runtime.run(items, signal ? { signal } : {});
+    let failed = 0;
+    const outputs = outcomes.map((outcome) => {
+      if (outcome.ok) return { output: outcome.outputs, success: true };
+      failed++;
+      return { output: errorOutput(outcome.error), success: false };
+    });
     this.#metrics?.recordRun("omi", (performance.now() - started) / 1000, outcomes.length - failed, failed, !ready);
-    const outputs = outcomes.map((outcome) =>
-      outcome.ok ? { output: outcome.outputs, success: true } : { output: errorOutput(outcome.error), success: false },
-    );
     const first = outcomes[0];
     if (!ready && first && !first.ok) {
       const { statusCode, status } = omiStatusFor(first.error.code);
-      return create(RunResponseSchema, { statusCode, status, message: first.error.message, outputs });
+      return { statusCode, status, message: first.error.message, outputs };
     }
-    return create(RunResponseSchema, { ...OMI_OK, message: MESSAGES.inferenceExecuted, outputs });
+    return { statusCode: OMI_OK.statusCode, status: OMI_OK.status, message: MESSAGES.inferenceExecuted, outputs };
   }
 
   /** Answers, then asks the server to drain and exit (Chassis exits 143; we drain and exit 0). */
