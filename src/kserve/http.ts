@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { LazyAbortSource } from "../core/lazy-abort.js";
 import { formatBytes } from "../model/units.js";
 import type { HttpError } from "./errors.js";
 
@@ -69,4 +70,17 @@ export function sendText(
 
 export function sendError(res: ServerResponse, error: HttpError): void {
   sendJson(res, error.status, error.body, error.headers);
+}
+
+/**
+ * Cancellation for a request's predict: aborted when the client goes away
+ * before its answer. The signal is created only if a predict asks for it.
+ */
+export function abortWhenClientLeaves(res: ServerResponse): LazyAbortSource {
+  const cancel = new LazyAbortSource();
+  // "close" also follows every answered request; only an unanswered one means the client went away.
+  res.once("close", () => {
+    if (!res.writableFinished) cancel.abort();
+  });
+  return cancel;
 }

@@ -24,7 +24,7 @@ import {
   routeNotFound,
   versioningNotSupported,
 } from "./errors.js";
-import { readBody, sendError, sendJson, sendText } from "./http.js";
+import { abortWhenClientLeaves, readBody, sendError, sendJson, sendText } from "./http.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 import { openApiDocument, swaggerUiAsset, swaggerUiHtml } from "./openapi.js";
 import { instanceToItem, type OutputFormat, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
@@ -297,13 +297,9 @@ export class KServeServer {
     const decoded = await this.#v1Decode(req, res, name);
     if (!decoded) return;
     const { metrics } = this.#options;
-    const controller = new AbortController();
-    // "close" also follows every answered request; only an unanswered one means the client went away.
-    res.once("close", () => {
-      if (!res.writableFinished) controller.abort();
-    });
+    const cancel = abortWhenClientLeaves(res);
     const started = performance.now();
-    const outcomes = await this.#runtime.run(decoded.items, { signal: controller.signal });
+    const outcomes = await this.#runtime.run(decoded.items, cancel);
     const failedAt = outcomes.findIndex((o) => !o.ok);
     const failed = outcomes.filter((o) => !o.ok).length;
     metrics.recordRun("v1", (performance.now() - started) / 1000, outcomes.length - failed, failed);

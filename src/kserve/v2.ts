@@ -12,7 +12,7 @@ import type { ServingMetrics } from "../metrics/serving.js";
 import type { Failure } from "../runtime/outcome.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { httpErrorFor, modelNotFound, modelNotReady, versioningNotSupported } from "./errors.js";
-import { readBody, sendError, sendJson, sendText } from "./http.js";
+import { abortWhenClientLeaves, readBody, sendError, sendJson, sendText } from "./http.js";
 import { JsonSyntaxError, parseJson } from "./json-bigint.js";
 import {
   decodeBinaryBody,
@@ -111,13 +111,9 @@ export class V2Handler {
       this.metrics.observe(this.metrics.preprocess, (performance.now() - started) / 1000);
     }
 
-    const controller = new AbortController();
-    // "close" also follows every answered request; only an unanswered one means the client went away.
-    res.once("close", () => {
-      if (!res.writableFinished) controller.abort();
-    });
+    const cancel = abortWhenClientLeaves(res);
     const predictStarted = performance.now();
-    const outcomes = await this.runtime.run(items, { signal: controller.signal });
+    const outcomes = await this.runtime.run(items, cancel);
     const failedAt = outcomes.findIndex((o) => !o.ok);
     const failed = outcomes.filter((o) => !o.ok).length;
     this.metrics.recordRun("v2", (performance.now() - predictStarted) / 1000, outcomes.length - failed, failed);

@@ -63,9 +63,7 @@ export class OmiServer {
       emptyRequestOk: true,
     });
     // The hot path: hand-written codec (omi/run-codec), no protobuf-es message objects.
-    this.#server.unary(path("Run"), async (bytes, call) =>
-      encodeRunResponse(await service.run(decodeRunRequest(bytes).items, call.signal)),
-    );
+    this.#server.unary(path("Run"), async (bytes, call) => encodeRunResponse(await service.run(decodeRunRequest(bytes).items, call)));
     this.#server.unary(path("Shutdown"), () => encodeResponse(ShutdownResponseSchema, service.shutdown()), { emptyRequestOk: true });
 
     this.health = new HealthService([ModzyModel.typeName]);

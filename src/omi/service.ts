@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServingMetrics } from "../metrics/serving.js";
 import type { ModelMetadata } from "../model/metadata.js";
 import type { RawItem } from "../runtime/outcome.js";
-import type { Runtime } from "../runtime/runtime.js";
+import type { RunOptions, Runtime } from "../runtime/runtime.js";
 import { type ShutdownResponse, ShutdownResponseSchema, type StatusResponse, StatusResponseSchema } from "./gen/model_pb.js";
 import type { RunReply } from "./run-codec.js";
 import { errorOutput, OMI_INTERNAL_ERROR, OMI_OK, omiStatusFor } from "./status.js";
@@ -64,10 +64,11 @@ export class OmiService {
    * success=false (Chassis said true); a failed batch fails only its items
    * (Chassis returned 0 outputs).
    */
-  async run(items: readonly RawItem[], signal?: AbortSignal): Promise<RunReply> {
+  /** `options.signal` may be a getter: the runtime reads it only when a predict needs it. */
+  async run(items: readonly RawItem[], options: RunOptions = {}): Promise<RunReply> {
     const ready = this.#runtime.state === "ready";
     const started = performance.now();
-    const outcomes = await this.#runtime.run(items, signal ? { signal } : {});
+    const outcomes = await this.#runtime.run(items, options);
     let failed = 0;
     const outputs = outcomes.map((outcome) => {
       if (outcome.ok) return { output: outcome.outputs, success: true };

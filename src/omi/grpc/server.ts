@@ -15,6 +15,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHt
 import zlib from "node:zlib";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
+import { LazyAbortSource } from "../../core/lazy-abort.js";
 import { frameMessage, MessageReader } from "./frame.js";
 import { encodeGrpcMessage, parseGrpcTimeout } from "./headers.js";
 
@@ -262,7 +263,7 @@ class Call implements BidiCall {
   readonly #route: Route;
   readonly #encoding: "gzip" | "deflate" | undefined;
   readonly #reader: MessageReader;
-  #controller: AbortController | undefined;
+  readonly #cancel = new LazyAbortSource();
   #timer: NodeJS.Timeout | undefined;
   #done = false;
   #pendingTrailers: Record<string, string> = OK_TRAILERS;
@@ -288,8 +289,7 @@ class Call implements BidiCall {
   }
 
   get signal(): AbortSignal {
-    this.#controller ??= new AbortController();
-    return this.#controller.signal;
+    return this.#cancel.signal;
   }
 
   startDeadline(ms: number, header: string): void {
@@ -493,7 +493,7 @@ class Call implements BidiCall {
   #abort(reason: ChassisError): void {
     if (reason.code === Code.DEADLINE_EXCEEDED) this.end(reason);
     this.#done = true;
-    this.#controller?.abort(reason);
+    this.#cancel.abort(reason);
   }
 
   #closed(): void {
