@@ -10,14 +10,18 @@ import { ChassisError } from "../core/error.js";
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** What a call gets when its caller goes away before or during predict. */
+export function cancelledError(): ChassisError {
+  return new ChassisError(Code.CANCELLED, "the call was cancelled by the client");
+}
+
 export async function withDeadline<T>(
   work: (signal: AbortSignal) => T | Promise<T>,
   timeoutMs: number,
   timeoutText: string,
   parent?: AbortSignal,
 ): Promise<T> {
-  const cancelled = () => new ChassisError(Code.CANCELLED, "the call was cancelled by the client");
-  if (parent?.aborted) throw cancelled();
+  if (parent?.aborted) throw cancelledError();
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onParentAbort: (() => void) | undefined;
@@ -35,7 +39,7 @@ export async function withDeadline<T>(
     }
     if (parent) {
       onParentAbort = () => {
-        const error = cancelled();
+        const error = cancelledError();
         controller.abort(error);
         reject(error);
       };

@@ -2,8 +2,8 @@
  * @module runtime/executor
  * How validated items reach the model's code. DirectExecutor calls predict
  * per item (concurrently, so async predicts overlap) or predictBatch per chunk
- * of batchSize. This interface is the seam for a cross-request batcher: it
- * would implement Executor by merging items from many calls into one chunk.
+ * of batchSize, each call's items apart. BatchingExecutor (batcher.ts) wraps a
+ * ChunkExecutor and merges the items of many calls into its chunks.
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
@@ -21,7 +21,16 @@ export interface Executor {
   explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]>;
 }
 
-export class DirectExecutor<S> implements Executor {
+/** An Executor that can also run one predictBatch call for a chunk it is handed. */
+export interface ChunkExecutor extends Executor {
+  /**
+   * One predictBatch call for up to batchSize valid items, under the run
+   * timeout and `signal`; one outcome per item, in order. Never throws.
+   */
+  predictChunk(chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]>;
+}
+
+export class DirectExecutor<S> implements ChunkExecutor {
   readonly #model: Model<S>;
   readonly #state: S;
   readonly #log: Logger;
@@ -86,12 +95,16 @@ export class DirectExecutor<S> implements Executor {
     const size = metadata.features.batchSize;
     const chunks: Promise<ItemOutcome[]>[] = [];
     for (let start = 0; start < items.length; start += size) {
-      chunks.push(this.#executeChunk(definition, items.slice(start, start + size), signal));
+      chunks.push(this.#predictChunk(definition, items.slice(start, start + size), signal));
     }
     return (await Promise.all(chunks)).flat();
   }
 
-  async #executeChunk(definition: BatchPredictDefinition<S>, chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  predictChunk(chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    return this.#predictChunk(this.#model.definition as BatchPredictDefinition<S>, chunk, signal);
+  }
+
+  async #predictChunk(definition: BatchPredictDefinition<S>, chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
     const { metadata } = this.#model;
     let results: unknown;
     try {

@@ -1,64 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { deferred, errorOf, item, never, outputsOf, settled, sleep } from "../../test/helpers/outcomes.js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { createLogger } from "../core/log.js";
 import { defineModel, type ModelDefinition } from "../model/define.js";
 import type { ModelItem } from "../model/item.js";
-import type { ItemOutcome, RawItem } from "./outcome.js";
 import { Runtime, type RuntimeState } from "./runtime.js";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** A Run item from strings (UTF-8). */
-function item(values: Record<string, string | Uint8Array>): RawItem {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === "string" ? encoder.encode(v) : v]));
-}
-
-/** The decoded outputs of a successful outcome. */
-function outputsOf(outcome: ItemOutcome | undefined): Record<string, string> {
-  assert.ok(outcome, "missing outcome");
-  assert.ok(outcome.ok, `expected success, got: ${outcome.ok ? "" : `${Code[outcome.error.code]} ${outcome.error.message}`}`);
-  return Object.fromEntries(Object.entries(outcome.outputs).map(([k, v]) => [k, decoder.decode(v)]));
-}
-
-/** The error of a failed outcome, checked to carry `code`. */
-function errorOf(outcome: ItemOutcome | undefined, code: Code): ChassisError {
-  assert.ok(outcome, "missing outcome");
-  assert.ok(!outcome.ok, `expected a per-item error, got outputs ${JSON.stringify(Object.keys(outcome.ok ? outcome.outputs : {}))}`);
-  assert.ok(outcome.error instanceof ChassisError);
-  assert.equal(Code[outcome.error.code], Code[code], outcome.error.message);
-  return outcome.error;
-}
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-const never = () => new Promise<never>(() => {});
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Whether a promise has settled, after letting pending callbacks run. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  promise.then(
-    () => {
-      done = true;
-    },
-    () => {
-      done = true;
-    },
-  );
-  await sleep(5);
-  return done;
-}
 
 /** An echo model: output `out.txt` is input `input` as text; counts predict calls. */
 function echo<S = undefined>(extra: Partial<ModelDefinition<S>> = {}) {
@@ -378,7 +326,7 @@ describe("Runtime.run outputs and errors", () => {
     const runtime = await ready(outputsModel(() => ({ "out.txt": "héllo ✓", "raw.bin": raw })));
     const [outcome] = await runtime.run([item({ input: "x" })]);
     assert.ok(outcome?.ok);
-    assert.deepEqual([...(outcome.outputs["out.txt"] ?? [])], [...encoder.encode("héllo ✓")]);
+    assert.deepEqual([...(outcome.outputs["out.txt"] ?? [])], [...new TextEncoder().encode("héllo ✓")]);
     assert.deepEqual([...(outcome.outputs["raw.bin"] ?? [])], [0, 200, 255]);
     assert.deepEqual(Object.keys(outcome.outputs).sort(), ["out.txt", "raw.bin"]);
   });

@@ -16,6 +16,7 @@ import { ChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
 import type { Model } from "../model/define.js";
 import type { ModelMetadata } from "../model/metadata.js";
+import { BatchingExecutor, MAX_WAIT_MS } from "./batcher.js";
 import { withDeadline } from "./deadline.js";
 import { DirectExecutor, type Executor } from "./executor.js";
 import { type ExplainOutcome, type Failure, failure, type ItemOutcome, type RawItem } from "./outcome.js";
@@ -25,6 +26,15 @@ export type RuntimeState = "idle" | "loading" | "ready" | "failed" | "draining" 
 
 export interface RuntimeOptions {
   log?: Logger;
+  /**
+   * Overrides the model's `batching.enabled`: "on" merges the items of
+   * concurrent calls into predictBatch calls, "off" keeps each call's items
+   * apart. A predict model is never batched.
+   * @default the model's choice (on for predictBatch models)
+   */
+  batching?: "on" | "off";
+  /** Overrides the model's `batching.maxWaitMs` (0 to 60000 ms). @default the model's choice (0) */
+  batchMaxWaitMs?: number;
 }
 
 export interface RunOptions {
@@ -37,6 +47,7 @@ type StateListener = (state: RuntimeState) => void;
 export class Runtime<S = unknown> {
   readonly model: Model<S>;
   readonly #log: Logger;
+  readonly #batching: Pick<RuntimeOptions, "batching" | "batchMaxWaitMs">;
   #state: RuntimeState = "idle";
   #loading: Promise<void> | undefined;
   #loadError: ChassisError | undefined;
@@ -50,6 +61,20 @@ export class Runtime<S = unknown> {
   constructor(model: Model<S>, options: RuntimeOptions = {}) {
     this.model = model;
     this.#log = options.log ?? silentLogger;
+    const { batching, batchMaxWaitMs } = options;
+    if (batching !== undefined && batching !== "on" && batching !== "off") {
+      throw new ChassisError(
+        Code.INVALID_ARGUMENT,
+        `invalid runtime options: batching must be "on" or "off" (got ${JSON.stringify(batching)})`,
+      );
+    }
+    if (batchMaxWaitMs !== undefined && !(typeof batchMaxWaitMs === "number" && batchMaxWaitMs >= 0 && batchMaxWaitMs <= MAX_WAIT_MS)) {
+      throw new ChassisError(
+        Code.INVALID_ARGUMENT,
+        `invalid runtime options: batchMaxWaitMs must be a number of milliseconds from 0 to ${MAX_WAIT_MS} (got ${JSON.stringify(batchMaxWaitMs)})`,
+      );
+    }
+    this.#batching = { batching, batchMaxWaitMs };
   }
 
   get state(): RuntimeState {
@@ -113,7 +138,7 @@ export class Runtime<S = unknown> {
         throw new ChassisError(Code.UNAVAILABLE, "the model is shutting down; the load that finished during the drain was undone");
       }
       this.#modelState = state;
-      this.#executor = new DirectExecutor(this.model, state, this.#log);
+      this.#executor = this.#executorFor(state);
       this.#loadError = undefined;
       this.#setState("ready");
       this.#log.info(`model ${metadata.name} ${metadata.version} loaded`, { ms: Math.round(performance.now() - started) });
@@ -124,6 +149,21 @@ export class Runtime<S = unknown> {
       this.#log.error(`model ${metadata.name} failed to load: ${reason.message}`, stackOf(reason));
       throw reason;
     }
+  }
+
+  /** BatchingExecutor around the DirectExecutor when batching is on and the model has predictBatch. */
+  #executorFor(state: S): Executor {
+    const direct = new DirectExecutor(this.model, state, this.#log);
+    const { batching, batchMaxWaitMs } = this.#batching;
+    // A Model from another copy of chassis-ts may predate batching: no batching then.
+    const config = this.model.batching as Model["batching"] | undefined;
+    const enabled = batching === undefined ? config?.enabled === true : batching === "on";
+    if (!enabled || !config || typeof this.model.definition.predictBatch !== "function") return direct;
+    const policy = { ...config, maxWaitMs: batchMaxWaitMs ?? config.maxWaitMs };
+    this.#log.debug(
+      `batching across calls: up to ${policy.maxBatchSize} items per predictBatch, ${policy.maxConcurrentBatches} at a time, waiting up to ${policy.maxWaitMs} ms`,
+    );
+    return new BatchingExecutor(direct, policy);
   }
 
   /**

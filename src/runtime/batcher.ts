@@ -1,0 +1,181 @@
+/**
+ * @module runtime/batcher
+ * Adaptive batching across calls, for predictBatch models. BatchingExecutor
+ * decorates a ChunkExecutor (the DirectExecutor): the valid items of every
+ * execute() call join one queue, and each predictBatch call takes up to
+ * maxBatchSize of them, whichever calls they came from.
+ *
+ * The policy needs no tuning for latency: while a batch slot is free, queued
+ * items leave at once (at the end of the current microtask queue, so items
+ * handed over in the same synchronous burst share a batch), and a lone call
+ * waits for nothing. While every slot (maxConcurrentBatches) is busy, items
+ * queue; when a batch ends, the next takes what has queued, so batches grow
+ * with the load. maxWaitMs > 0 lets the first queued item wait that long for
+ * a fuller batch.
+ *
+ * Outcomes stay per item and per caller: an Error in predictBatch's results
+ * fails that item only; a throwing predictBatch (or a wrong-length result, or
+ * the run timeout) fails the items of that batch, which may belong to several
+ * calls. A caller whose signal aborts gets CANCELLED for its unanswered items
+ * at once; its queued items never reach the model, and a running batch's
+ * ctx.signal is aborted only when no caller still waits for it.
+ */
+import type { BatchingConfig } from "../model/define.js";
+import { cancelledError } from "./deadline.js";
+import type { ChunkExecutor, Executor } from "./executor.js";
+import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
+
+/** The cap on maxWaitMs: waiting is meant for milliseconds; a minute is surely a mistake. */
+export const MAX_WAIT_MS = 60_000;
+
+export type BatchingPolicy = Pick<BatchingConfig, "maxBatchSize" | "maxWaitMs" | "maxConcurrentBatches">;
+
+/** One execute() call: its outcomes, filled in as its items are answered. */
+interface Ticket {
+  readonly outcomes: Array<ItemOutcome | undefined>;
+  pending: number;
+  done: boolean;
+  /** performance.now() when its items were queued (read only when maxWaitMs > 0). */
+  readonly queuedAt: number;
+  readonly resolve: (outcomes: ItemOutcome[]) => void;
+  detach: (() => void) | undefined;
+}
+
+interface Entry {
+  readonly ticket: Ticket;
+  readonly index: number;
+  readonly raw: RawItem;
+}
+
+interface Batch {
+  readonly entries: readonly Entry[];
+  readonly controller: AbortController;
+}
+
+export class BatchingExecutor implements Executor {
+  readonly #inner: ChunkExecutor;
+  readonly #policy: BatchingPolicy;
+  #queue: Entry[] = [];
+  readonly #running = new Set<Batch>();
+  #pumpQueued = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(inner: ChunkExecutor, policy: BatchingPolicy) {
+    this.#inner = inner;
+    this.#policy = policy;
+  }
+
+  /** Items queued and not yet handed to predictBatch (for tests and metrics). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** predictBatch calls running now. */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    // As withDeadline: a caller already gone gets CANCELLED and the model is not called.
+    if (signal?.aborted) return Promise.resolve(items.map(() => failure(cancelledError())));
+    return new Promise<ItemOutcome[]>((resolve) => {
+      const ticket: Ticket = {
+        outcomes: new Array(items.length),
+        pending: items.length,
+        done: false,
+        queuedAt: this.#policy.maxWaitMs > 0 ? performance.now() : 0,
+        resolve,
+        detach: undefined,
+      };
+      items.forEach((raw, index) => {
+        this.#queue.push({ ticket, index, raw });
+      });
+      if (signal) {
+        const onAbort = () => this.#cancel(ticket);
+        signal.addEventListener("abort", onAbort, { once: true });
+        ticket.detach = () => signal.removeEventListener("abort", onAbort);
+      }
+      if (!this.#pumpQueued) {
+        this.#pumpQueued = true;
+        queueMicrotask(() => {
+          this.#pumpQueued = false;
+          this.#pump();
+        });
+      }
+    });
+  }
+
+  /** Explain is per item, as without batching. */
+  explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]> {
+    return this.#inner.explain(items, signal);
+  }
+
+  /** Starts batches while a slot is free and the queue holds items ready to leave. */
+  #pump(): void {
+    const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
+    while (this.#running.size < maxConcurrentBatches && this.#queue.length > 0) {
+      if (maxWaitMs > 0 && this.#queue.length < maxBatchSize) {
+        const first = this.#queue[0] as Entry;
+        const left = first.ticket.queuedAt + maxWaitMs - performance.now();
+        if (left > 0) {
+          this.#wakeIn(left);
+          return;
+        }
+      }
+      void this.#dispatch(this.#queue.splice(0, maxBatchSize));
+    }
+  }
+
+  #wakeIn(ms: number): void {
+    if (this.#timer) return; // a timer set for an earlier first item fires early; #pump sets the next
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#pump();
+    }, Math.ceil(ms));
+  }
+
+  async #dispatch(entries: Entry[]): Promise<void> {
+    const batch: Batch = { entries, controller: new AbortController() };
+    this.#running.add(batch);
+    try {
+      const outcomes = await this.#inner.predictChunk(
+        entries.map((entry) => entry.raw),
+        batch.controller.signal,
+      );
+      entries.forEach((entry, i) => {
+        this.#answer(entry.ticket, entry.index, outcomes[i] as ItemOutcome);
+      });
+    } finally {
+      this.#running.delete(batch);
+      this.#pump();
+    }
+  }
+
+  #answer(ticket: Ticket, index: number, outcome: ItemOutcome): void {
+    if (ticket.done) return; // cancelled meanwhile: it has its answer
+    ticket.outcomes[index] = outcome;
+    ticket.pending--;
+    if (ticket.pending === 0) this.#finish(ticket);
+  }
+
+  #finish(ticket: Ticket): void {
+    ticket.done = true;
+    ticket.detach?.();
+    ticket.resolve(ticket.outcomes as ItemOutcome[]);
+  }
+
+  /** The caller went away: drop its queued items, answer the rest CANCELLED, abort batches nobody waits for. */
+  #cancel(ticket: Ticket): void {
+    if (ticket.done) return;
+    this.#queue = this.#queue.filter((entry) => entry.ticket !== ticket);
+    const reason = cancelledError();
+    for (let i = 0; i < ticket.outcomes.length; i++) {
+      if (ticket.outcomes[i] === undefined) ticket.outcomes[i] = failure(reason);
+    }
+    this.#finish(ticket);
+    for (const batch of this.#running) {
+      if (!batch.controller.signal.aborted && batch.entries.every((entry) => entry.ticket.done)) batch.controller.abort(reason);
+    }
+  }
+}
