@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -227,11 +227,37 @@ export function freePort() {
 
 // ---------------------------------------------------------------- /proc
 
-/** utime+stime of a process, in seconds. */
+/** A process and its descendants (a `--workers N` server is a primary and N workers). */
+export function processTree(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        const children = readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim();
+        if (children) out.push(...children.split(/\s+/).map(Number));
+      } catch {}
+    }
+  }
+  return out;
+}
+
+/** utime+stime of a process and its live descendants, in seconds. */
 export function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from #3 (state) on
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // #14 utime, #15 stime
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from #3 (state) on
+      total += (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // #14 utime, #15 stime
+    } catch {}
+  }
+  return total;
 }
 
 /** cutime+cstime of this process: the CPU of children it has waited for (h2load, wrk), in seconds. */
@@ -269,11 +295,22 @@ export async function reportIdle(waitS, nproc) {
   return busy;
 }
 
-/** VmHWM and VmRSS of a process, in MiB. */
+/** VmHWM and VmRSS of a process and its descendants (summed), in MiB; `each` lists the RSS of every process. */
 export function memory(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN);
-  return { hwm: kb("VmHWM") / 1024, rss: kb("VmRSS") / 1024 };
+  const out = { hwm: 0, rss: 0, each: [] };
+  for (const p of processTree(pid)) {
+    let status;
+    try {
+      status = readFileSync(`/proc/${p}/status`, "utf8");
+    } catch {
+      continue;
+    }
+    const kb = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN);
+    out.hwm += kb("VmHWM") / 1024;
+    out.rss += kb("VmRSS") / 1024;
+    out.each.push(kb("VmRSS") / 1024);
+  }
+  return out;
 }
 
 export function machine() {

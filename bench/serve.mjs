@@ -7,7 +7,7 @@
  *                        [--c 16] [--m 16] [--n N] [--duration S]
  *                        [--configs 16x16,1x1,16x1] [--latency-n N] [--runs 3]
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
- *                        [--json FILE] [--cpu-prof DIR]
+ *                        [--json FILE] [--cpu-prof DIR] [--workers N]
  *
  * For each configuration (connections x streams), protocol and server (the
  * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
@@ -60,6 +60,7 @@ const n = Number(args.n ?? caseInfo.defaultN);
 const latencyN = Number(args["latency-n"] ?? Math.round(n / 4));
 const duration = args.duration === undefined ? undefined : Number(args.duration);
 const runs = Number(args.runs ?? 3);
+const workers = Number(args.workers ?? 1);
 const retries = Number(args.retries ?? 1);
 const waitIdle = Number(args["wait-idle"] ?? 30);
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
@@ -102,7 +103,10 @@ let baseline;
 let failed = 0;
 const results = [];
 try {
-  chassis = await startChassis(caseInfo.dir, { nodeFlags: profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [] });
+  chassis = await startChassis(caseInfo.dir, {
+    nodeFlags: profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [],
+    extra: workers > 1 ? ["--workers", String(workers)] : [],
+  });
   const [omiPort, httpPort] = chassis.found.map(Number);
   console.log(`# chassis-ts pid ${chassis.pid}: OMI 127.0.0.1:${omiPort}, REST 127.0.0.1:${httpPort}`);
 
@@ -133,7 +137,7 @@ try {
 
   const servers = [
     { label: "node-baseline", pid: baseline.pid, omiPort: baseOmi, httpPort: baseHttp },
-    { label: "chassis-ts", pid: chassis.pid, omiPort, httpPort },
+    { label: workers > 1 ? `chassis-ts w${workers}` : "chassis-ts", pid: chassis.pid, omiPort, httpPort },
   ];
   const expectedData = { omi: grpc.body.length, v1: rest.body.length };
   const restResponseBytes = Buffer.byteLength(
@@ -171,7 +175,7 @@ try {
       const base = perServer["node-baseline"];
       for (const server of servers) {
         const r = perServer[server.label];
-        r.ratio = server.label === "chassis-ts" ? r.reqPerS / base.reqPerS : 1;
+        r.ratio = server.label !== "node-baseline" ? r.reqPerS / base.reqPerS : 1;
         results.push(r);
         if (!r.ok) failed++;
         console.log(line(r));

@@ -18,6 +18,7 @@ import { RunResponseSchema, ShutdownResponseSchema, StatusResponseSchema } from 
 import { parsePort, parseServeArgs, resolveServerConfig } from "../server/config.js";
 import { loadModelModule } from "../server/load-module.js";
 import { startServer } from "../server/serve.js";
+import { isWorkerProcess, runPrimary, runWorker, usableCpus } from "../server/workers.js";
 import { duration, out, parse, reportItems } from "./common.js";
 import { parseInputs } from "./inputs.js";
 
@@ -27,7 +28,7 @@ Usage:
   chassis serve <model> [--interface omi|kserve|both] [--host ADDR] [--port N] [--http-port N]
                         [--model-name NAME] [--protocol v1|v2] [--load start|status]
                         [--max-message-size SIZE] [--max-body-size SIZE] [--drain-timeout DUR]
-                        [--log-level LEVEL]   (KServe's --http_port/--model_name too; unknown flags ignored)
+                        [--log-level LEVEL] [--workers N|auto]   (KServe's --http_port/--model_name too; unknown flags ignored)
   chassis test <model> --input key=@file|key=text [--input ...] [--json]
   chassis client status   [--host H] [--port P] [--timeout DUR] [--wait DUR]
   chassis client run      --input key=@file|key=text [...] [--host H] [--port P] [--json]
@@ -66,11 +67,14 @@ const CLIENT_OPTIONS = {
 async function serve(args: string[]): Promise<number> {
   const { positionals, flags, ignored } = parseServeArgs(args);
   if (positionals.length > 1) throw new ToolError("CHASSIS_USAGE", `serve takes one model, got ${positionals.join(" ")}`);
-  const config = resolveServerConfig(positionals[0], flags, process.env);
+  const config = resolveServerConfig(positionals[0], flags, process.env, usableCpus);
   const log = createLogger(config.logLevel);
+  if (config.workers > 1 && !isWorkerProcess()) return runPrimary(config, log);
   // KServe passes its own flags to custom containers; like its ModelServer, we ignore the ones we do not use.
-  if (ignored.length > 0) log.warn(`ignoring unknown flags: ${ignored.map((f) => `--${f}`).join(", ")}`);
-  const server = await startServer(config, { log, handleSignals: true });
+  if (ignored.length > 0 && !isWorkerProcess()) log.warn(`ignoring unknown flags: ${ignored.map((f) => `--${f}`).join(", ")}`);
+  const server = isWorkerProcess()
+    ? await runWorker(config, { log, handleSignals: true })
+    : await startServer(config, { log, handleSignals: true });
   await server.closed;
   return 0;
 }

@@ -42,6 +42,12 @@ export interface ServerConfig {
   readonly drainTimeoutMs: number;
   /** (`LOG_LEVEL`, `--log-level`) @default "info" */
   readonly logLevel: LogLevel;
+  /**
+   * Processes serving the same ports, each with its own copy of the model
+   * (`WORKERS`, `--workers N|auto`; `auto` is one per usable CPU, counting a
+   * container's CPU quota). Images set `WORKERS=auto`. @default 1
+   */
+  readonly workers: number;
 }
 
 /** Flag values as typed on the command line. */
@@ -57,6 +63,7 @@ export interface ServerFlags {
   load?: string | undefined;
   "drain-timeout"?: string | undefined;
   "log-level"?: string | undefined;
+  workers?: string | undefined;
 }
 
 export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
@@ -71,6 +78,7 @@ export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
   "load",
   "drain-timeout",
   "log-level",
+  "workers",
 ];
 
 /** KServe's spellings of our flags (it passes them to custom containers). */
@@ -126,7 +134,12 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export function resolveServerConfig(modelPath: string | undefined, flags: ServerFlags, env: Env): ServerConfig {
+export function resolveServerConfig(
+  modelPath: string | undefined,
+  flags: ServerFlags,
+  env: Env,
+  cpus: () => number = () => 1,
+): ServerConfig {
   if (!modelPath) {
     throw new ToolError("CHASSIS_USAGE", "serve needs a model: chassis serve <model file or folder>", {
       hint: "for example: chassis serve examples/echo",
@@ -176,6 +189,22 @@ export function resolveServerConfig(modelPath: string | undefined, flags: Server
   }
   const [logLevel = "info", logFrom] = pick("log-level", "LOG_LEVEL");
 
+  const [workersText, workersFrom] = pick("workers", "WORKERS");
+  let workers = 1;
+  if (workersText === "auto") workers = cpus();
+  else if (workersText !== undefined) {
+    workers = Number(workersText);
+    if (!/^\d+$/.test(workersText) || workers < 1 || workers > 256) {
+      throw new ToolError("CHASSIS_USAGE", `${workersFrom}="${workersText}" is not a number of workers (expected 1 to 256, or auto)`);
+    }
+  }
+  if (workers > 1 && load === "status") {
+    throw new ToolError(
+      "CHASSIS_USAGE",
+      `${loadFrom}="status" loads the model on the first OMI Status call, which reaches only one of ${workers} workers (${workersFrom}); use --load start with workers`,
+    );
+  }
+
   if (load === "status" && iface === "kserve") {
     throw new ToolError(
       "CHASSIS_USAGE",
@@ -195,6 +224,7 @@ export function resolveServerConfig(modelPath: string | undefined, flags: Server
     load: oneOf(load, loadFrom, ["start", "status"] as const),
     drainTimeoutMs,
     logLevel: oneOf(logLevel, logFrom, LOG_LEVELS),
+    workers,
   });
 }
 

@@ -39,6 +39,8 @@ export interface StartOptions {
   log?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain (a second signal forces exit). @default false */
   handleSignals?: boolean;
+  /** Called once when a drain starts, whatever started it (a worker tells its primary). */
+  onDrainStart?: (reason: string) => void;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -53,6 +55,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let stopServers = async () => {};
   const shutdown = (reason: string): Promise<void> => {
     draining ??= (async () => {
+      options.onDrainStart?.(reason);
       log.info(`shutting down (${reason}): draining calls in flight`);
       await stopServers();
       log.info("shut down cleanly");
