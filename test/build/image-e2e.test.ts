@@ -450,7 +450,7 @@ describe("chassis build -> podman -> registry -> podman, end to end (issue 4)", 
     checkMetadata(inspected.image.Labels, "labels in the docker-archive");
     checkMetadataLabel(inspected.image.Labels, "labels in the docker-archive");
     assert.equal(inspected.image.Os, "linux");
-    for (const env of ["INTERFACE=both", "PSC_MODEL_PORT=45000", "HTTP_PORT=8080", "NODE_ENV=production"]) {
+    for (const env of ["INTERFACE=both", "PSC_MODEL_PORT=45000", "HTTP_PORT=8080", "NODE_ENV=production", "WORKERS=auto"]) {
       assert.ok(inspected.image.Env.includes(env), `Env lacks ${env}: ${inspected.image.Env.join(" ")}`);
     }
     const { config } = inspected.config;

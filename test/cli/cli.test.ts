@@ -28,12 +28,12 @@ describe("chassis (usage)", () => {
       "127.0.0.1",
       "--enable_docs_url",
       "true",
-      "--workers=1",
+      "--max_threads=4",
       "--model_name",
       "echo-x",
     ]);
     try {
-      assert.match(server.stderr(), /ignoring unknown flags: --enable_docs_url, --workers/);
+      assert.match(server.stderr(), /ignoring unknown flags: --enable_docs_url, --max_threads/);
       const models = await fetch(`http://127.0.0.1:${server.httpPort}/v1/models`).then((r) => r.json());
       assert.deepEqual(models, { models: ["echo-x"] });
     } finally {

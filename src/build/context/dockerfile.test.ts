@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { ToolError } from "../../core/tool-error.js";
 import type { ModelMetadata } from "../../model/metadata.js";
 import { loadModelModule } from "../../server/load-module.js";
-import { buildImage } from "../image/build.js";
+import { buildImage, imageEnv } from "../image/build.js";
 import { bundleModel, bundleRuntime, type Platform } from "../image/bundle.js";
 import type { Digest } from "../oci/digest.js";
 import { MediaType } from "../oci/documents.js";
@@ -22,7 +22,6 @@ import { OciLayout } from "../oci/layout.js";
 import {
   CONTEXT_LAYERS,
   contextEntrypoint,
-  contextEnv,
   contextLabels,
   contextPorts,
   DOCKERFILE_MARKER,
@@ -240,7 +239,7 @@ describe("writeBuildContext (examples/echo)", () => {
         iface,
       );
       assert.deepEqual(
-        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...contextEnv(iface).map(([k, v]) => `${k}=${v}`)],
+        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...imageEnv(iface).map(([k, v]) => `${k}=${v}`)],
         config.Env,
       );
       assert.deepEqual(contextEntrypoint(), config.Entrypoint);
@@ -324,7 +323,10 @@ describe("writeBuildContext (examples/echo)", () => {
         "STOPSIGNAL SIGTERM",
       ],
     );
-    assert.match(dockerfile, /^ENV INTERFACE=omi \\\n {4}PSC_MODEL_PORT=45000 \\\n {4}HTTP_PORT=8080 \\\n {4}NODE_ENV=production$/m);
+    assert.match(
+      dockerfile,
+      /^ENV INTERFACE=omi \\\n {4}PSC_MODEL_PORT=45000 \\\n {4}HTTP_PORT=8080 \\\n {4}NODE_ENV=production \\\n {4}WORKERS=auto$/m,
+    );
     // The labels, read back with the lexer's rules, are contextLabels exactly.
     const labelBlock = dockerfile.slice(dockerfile.indexOf("LABEL ") + 6, dockerfile.indexOf("\n# The server"));
     const parsed = Object.fromEntries(

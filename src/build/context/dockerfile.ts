@@ -16,8 +16,8 @@
  *
  * Departures from the daemonless image, inherent to Dockerfiles: the builder
  * writes its own `created`, history and (buildah) an `io.buildah.version`
- * label; a base whose Env sets INTERFACE, PSC_MODEL_PORT, HTTP_PORT or
- * NODE_ENV has them replaced in place rather than moved last, and one that
+ * label; a base whose Env sets INTERFACE, PSC_MODEL_PORT, HTTP_PORT,
+ * NODE_ENV or WORKERS has them replaced in place rather than moved last, and one that
  * sets MODEL_NAME keeps it (a Dockerfile cannot unset a variable); a label
  * value cannot hold a line break (refused with CHASSIS_USAGE).
  */
@@ -26,7 +26,7 @@ import { dirname, join } from "node:path";
 import { ToolError } from "../../core/tool-error.js";
 import { VERSION } from "../../core/version.js";
 import { type ModelMetadata, modelSlug } from "../../model/metadata.js";
-import { type InterfaceName, imageAnnotations, metadataLabel, PORTS, workdirLayer } from "../image/build.js";
+import { type InterfaceName, imageAnnotations, imageEnv, metadataLabel, PORTS, workdirLayer } from "../image/build.js";
 import { bundleModel, bundleRuntime, IMAGE_PATHS, type LayerFile, type Platform } from "../image/bundle.js";
 import { APP_USER, NODE_PATH } from "../image/host-base.js";
 import type { Digest } from "../oci/digest.js";
@@ -145,16 +145,6 @@ function checkReference(reference: string): string {
     });
   }
   return reference;
-}
-
-/** The Env build.ts appends (after the base's own), in its order. */
-export function contextEnv(iface: InterfaceName): Array<[string, string]> {
-  return [
-    ["INTERFACE", iface],
-    ["PSC_MODEL_PORT", String(PORTS.omi)],
-    ["HTTP_PORT", String(PORTS.kserve)],
-    ["NODE_ENV", "production"],
-  ];
 }
 
 /** The ExposedPorts build.ts sets, in its order. */
@@ -408,7 +398,7 @@ export async function writeBuildContext(options: BuildContextOptions): Promise<B
   const text = renderDockerfile({
     baseImage: options.baseImage,
     folders: layers.map((l) => ({ folder: l.folder, owner: l.owner })),
-    env: contextEnv(iface),
+    env: imageEnv(iface),
     workdir: IMAGE_PATHS.app,
     user: `${APP_USER.uid}:${APP_USER.gid}`,
     exposedPorts: contextPorts(iface),

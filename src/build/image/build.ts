@@ -69,6 +69,18 @@ export interface BuildResult {
 
 export const PORTS = Object.freeze({ omi: 45000, kserve: 8080 });
 
+/** The Env an image adds after its base's own, in order (the Dockerfile context writes the same). */
+export function imageEnv(iface: InterfaceName): Array<[string, string]> {
+  return [
+    ["INTERFACE", iface],
+    ["PSC_MODEL_PORT", String(PORTS.omi)],
+    ["HTTP_PORT", String(PORTS.kserve)],
+    ["NODE_ENV", "production"],
+    // One serving process per CPU the container may use (its cgroup quota counts).
+    ["WORKERS", "auto"],
+  ];
+}
+
 /**
  * The last layer: only `/app`, owned by the app user, so the model may write
  * in its working directory. It must come last: every earlier layer holds
@@ -246,7 +258,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   });
 
   const baseEnv = (baseConfig.config?.Env ?? []).filter(
-    (entry) => !/^(INTERFACE|PSC_MODEL_PORT|HTTP_PORT|MODEL_NAME|NODE_ENV)=/.test(entry),
+    (entry) => !/^(INTERFACE|PSC_MODEL_PORT|HTTP_PORT|MODEL_NAME|NODE_ENV|WORKERS)=/.test(entry),
   );
   const ports: Record<string, Record<string, never>> = {};
   if (iface !== "kserve") ports[`${PORTS.omi}/tcp`] = {};
@@ -266,7 +278,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     os: platform.os,
     config: {
       ...(baseConfig.config ?? {}),
-      Env: [...baseEnv, `INTERFACE=${iface}`, `PSC_MODEL_PORT=${PORTS.omi}`, `HTTP_PORT=${PORTS.kserve}`, "NODE_ENV=production"],
+      Env: [...baseEnv, ...imageEnv(iface).map(([name, value]) => `${name}=${value}`)],
       // The server handles SIGTERM itself (Node as PID 1 would ignore it otherwise) and drains before exit.
       Entrypoint: [NODE_PATH, IMAGE_PATHS.cli, "serve", IMAGE_PATHS.model],
       Cmd: [],

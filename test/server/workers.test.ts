@@ -1,0 +1,126 @@
+/**
+ * `chassis serve --workers N` as users run it: N processes behind one pair of
+ * ports, each with its own model, stopped together by Shutdown or a signal,
+ * a dead worker replaced, a broken model reported once with its exit status.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import { describe, test } from "node:test";
+import { OmiClient } from "../../src/client/omi-client.js";
+import { resolveServerConfig } from "../../src/server/config.js";
+import { usableCpus } from "../../src/server/workers.js";
+import { type ChildServer, fixture, runCli, spawnServer, withTimeout } from "../helpers/server.js";
+
+async function spawnWorkers(n: number, model = fixture("pid.ts")): Promise<ChildServer> {
+  const server = await spawnServer([model, "--host", "127.0.0.1", "--workers", String(n)]);
+  const serving = new RegExp(`${n} workers serving`);
+  for (let i = 0; i < 200 && !serving.test(server.stderr()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.match(server.stderr(), serving);
+  return server;
+}
+
+/** The pids that answer Run over `connections` separate connections. */
+async function pidsOver(port: number, connections: number): Promise<Set<string>> {
+  const pids = new Set<string>();
+  for (let i = 0; i < connections; i++) {
+    const client = new OmiClient({ address: `127.0.0.1:${port}` });
+    const reply = await client.run([{ input: "x" }]);
+    pids.add(Buffer.from(reply.outputs[0]?.output.pid ?? new Uint8Array()).toString());
+    client.close();
+  }
+  return pids;
+}
+
+describe("serve --workers", () => {
+  test("two workers share both ports, report their memory, and all stop on one Shutdown call (exit 0)", async () => {
+    const server = await spawnWorkers(2);
+    assert.match(server.stderr(), /worker 1 \(pid \d+\) ready: RSS [\d.]+ MiB after loading the model/);
+    assert.match(server.stderr(), /worker 2 \(pid \d+\) ready/);
+    const pids = await pidsOver(server.port, 6);
+    assert.equal(pids.size, 2, `connections were answered by ${[...pids].join(", ")}`);
+    assert.ok(!pids.has(String(server.process.pid)), "the primary serves nothing");
+    const restPids = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      // A new connection each time (agent: false): connections, not requests, are shared out.
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = http.request(
+          { host: "127.0.0.1", port: server.httpPort, path: "/v1/models/pid:predict", method: "POST", agent: false },
+          (res) => {
+            let text = "";
+            res.setEncoding("utf8").on("data", (c: string) => {
+              text += c;
+            });
+            res.on("end", () => resolve(text));
+          },
+        );
+        req.on("error", reject);
+        req.end(JSON.stringify({ instances: ["eA=="] }));
+      });
+      restPids.add(String((JSON.parse(body) as { predictions: string[] }).predictions[0]));
+    }
+    assert.equal(restPids.size, 2);
+    const client = new OmiClient({ address: `127.0.0.1:${server.port}` });
+    await client.shutdown();
+    client.close();
+    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
+    for (const pid of pids) assert.throws(() => process.kill(Number(pid), 0), "worker still running");
+  });
+
+  test("a worker that dies is replaced and the server keeps answering; SIGTERM then stops everything with 0", async () => {
+    const server = await spawnWorkers(2);
+    const before = await pidsOver(server.port, 4);
+    const victim = [...before][0] as string;
+    process.kill(Number(victim), "SIGKILL");
+    for (let i = 0; i < 200 && !/starting another/.test(server.stderr()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(server.stderr(), new RegExp(`worker \\d \\(pid ${victim}\\) died \\(SIGKILL\\); starting another`));
+    for (let i = 0; i < 200 && (server.stderr().match(/ready: RSS/g) ?? []).length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    const after = await pidsOver(server.port, 4);
+    assert.equal(after.size, 2);
+    assert.ok(!after.has(victim));
+    server.kill("SIGTERM");
+    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
+  });
+
+  test("a model that fails to import stops the server with its exit status, and workers with --load status are refused", async () => {
+    const broken = await runCli(["serve", fixture("no-model.ts"), "--workers", "2", "--port", "0", "--http-port", "0"], {}, 30_000);
+    assert.notEqual(broken.code, 0);
+    assert.match(broken.stderr, /exports no model/);
+    assert.match(broken.stderr, /failed to start .*; stopping/);
+    const lazy = await runCli(["serve", fixture("pid.ts"), "--workers", "2", "--load", "status"]);
+    assert.equal(lazy.code, 2);
+    assert.match(lazy.stderr, /--load="status" loads the model on the first OMI Status call, which reaches only one of 2 workers/);
+  });
+
+  test("--workers values: a count, auto, and clear refusals", () => {
+    assert.equal(resolveServerConfig("m", { workers: "3" }, {}).workers, 3);
+    assert.equal(resolveServerConfig("m", {}, { WORKERS: "auto" }, () => 5).workers, 5);
+    assert.equal(resolveServerConfig("m", {}, {}).workers, 1);
+    for (const bad of ["0", "two", "1.5", "-1", "300"]) {
+      assert.throws(
+        () => resolveServerConfig("m", { workers: bad }, {}),
+        new RegExp(`--workers="${bad.replace(".", "\\.")}" is not a number of workers`),
+      );
+    }
+  });
+
+  test("auto counts the cgroup CPU quota (v2 and v1) and never goes below 1", () => {
+    const files = (map: Record<string, string>) => (path: string) => {
+      const text = map[path];
+      if (text === undefined) throw new Error("ENOENT");
+      return text;
+    };
+    const cpus = usableCpus(files({}));
+    assert.ok(cpus >= 1);
+    assert.equal(usableCpus(files({ "/sys/fs/cgroup/cpu.max": "max 100000\n" })), cpus);
+    assert.equal(usableCpus(files({ "/sys/fs/cgroup/cpu.max": "50000 100000\n" })), 1);
+    assert.equal(usableCpus(files({ "/sys/fs/cgroup/cpu.max": "150000 100000\n" })), Math.min(cpus, 2));
+    assert.equal(
+      usableCpus(files({ "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "100000", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000" })),
+      1,
+    );
+    assert.equal(
+      usableCpus(files({ "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000" })),
+      cpus,
+    );
+  });
+});
