@@ -176,6 +176,7 @@ try {
       for (const server of servers) {
         const r = perServer[server.label];
         r.ratio = server.label !== "node-baseline" ? r.reqPerS / base.reqPerS : 1;
+        r.cpuRatio = server.label !== "node-baseline" ? base.cpuUsPerReq / r.cpuUsPerReq : 1;
         results.push(r);
         if (!r.ok) failed++;
         console.log(line(r));
@@ -184,13 +185,14 @@ try {
   }
 
   console.log(
-    "\n| protocol | model | c x m | server | req/s | p50 ms | p99 ms | server CPU | RSS MiB (peak) | loadgen CPU | machine | ratio | check |",
+    "\n| protocol | model | c x m | server | req/s | p50 ms | p99 ms | server CPU | CPU µs/req | RSS MiB (peak) | loadgen CPU | machine | ratio | cpu ratio | check |",
   );
-  console.log("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+  console.log("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
   for (const r of results) {
     console.log(
       `| ${r.protocol === "omi" ? "OMI gRPC" : "KServe v1"} | ${model} | ${r.c}x${r.m} | ${r.label} | ${fmtRate(r)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ` +
-        `${r.serverCpu.toFixed(0)}% | ${r.rss.toFixed(1)} (${r.hwm.toFixed(1)}) | ${r.loadCpu.toFixed(0)}% | ${r.machineBusy.toFixed(0)}% | ${r.ratio.toFixed(2)} | ${r.ok ? "ok" : "FAILED"} |`,
+        `${r.serverCpu.toFixed(0)}% | ${r.cpuUsPerReq.toFixed(0)} | ${r.rss.toFixed(1)} (${r.hwm.toFixed(1)}) | ${r.loadCpu.toFixed(0)}% | ${r.machineBusy.toFixed(0)}% | ` +
+        `${r.ratio.toFixed(2)} | ${r.cpuRatio.toFixed(2)} | ${r.ok ? "ok" : "FAILED"} |`,
     );
   }
   if (args.json)
@@ -336,6 +338,8 @@ try {
       ...stats,
       wallS: run.wallS,
       serverCpu: ((cpu1 - cpu0) / run.wallS) * 100,
+      // Server CPU per request: steadier than req/s on a busy machine (contention lengthens runs, not work per request).
+      cpuUsPerReq: ((cpu1 - cpu0) / stats.done) * 1e6,
       loadCpu: ((load1 - load0) / run.wallS) * 100,
       // whole machine, % of all cores (as mpstat), and the steal share
       machineBusy: ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100,
@@ -390,9 +394,9 @@ function line(r) {
   const cfg = `${r.c}x${r.m}`.padEnd(5);
   return (
     `${proto} ${model.padEnd(6)} ${cfg} ${r.label.padEnd(13)} req/s ${fmtRate(r).padStart(6)}  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  ` +
-    `server CPU ${r.serverCpu.toFixed(0).padStart(3)}%  RSS ${r.rss.toFixed(1)} MiB (HWM ${r.hwm.toFixed(1)})  ${r.tool} CPU ${r.loadCpu.toFixed(0).padStart(3)}%  ` +
+    `server CPU ${r.serverCpu.toFixed(0).padStart(3)}% (${r.cpuUsPerReq.toFixed(0)} µs/req)  RSS ${r.rss.toFixed(1)} MiB (HWM ${r.hwm.toFixed(1)})  ${r.tool} CPU ${r.loadCpu.toFixed(0).padStart(3)}%  ` +
     `machine ${r.machineBusy.toFixed(0)}%${r.steal >= 1 ? ` (steal ${r.steal.toFixed(0)}%)` : ""}${otherNote(r)}  ` +
-    `ratio ${r.ratio.toFixed(2)}${r.note ? `  [${r.note}]` : ""}  ${r.ok ? "OK" : `FAILED: ${r.problems.join("; ")}`}`
+    `ratio ${r.ratio.toFixed(2)} cpu-ratio ${r.cpuRatio.toFixed(2)}${r.note ? `  [${r.note}]` : ""}  ${r.ok ? "OK" : `FAILED: ${r.problems.join("; ")}`}`
   );
 }
 

@@ -24,16 +24,26 @@ export class ServingMetrics {
 
   // Series resolved on first use and kept: the label lookup is off the per-call path.
   readonly #stageSeries = new Map<Histogram, { observe(seconds: number): void }>();
-  readonly #counters = new Map<string, { inc(by?: number): void }>();
+  // counter -> interface -> outcome -> series; constant strings as keys, so no key is built per call.
+  readonly #counters = new Map<Counter, Map<string, Map<string, { inc(by?: number): void }>>>();
 
   constructor(readonly modelName: string) {}
 
   #count(counter: Counter, iface: InterfaceLabel, outcome: string, by: number): void {
-    const key = `${counter.name}/${iface}/${outcome}`;
-    let series = this.#counters.get(key);
+    let byInterface = this.#counters.get(counter);
+    if (!byInterface) {
+      byInterface = new Map();
+      this.#counters.set(counter, byInterface);
+    }
+    let byOutcome = byInterface.get(iface);
+    if (!byOutcome) {
+      byOutcome = new Map();
+      byInterface.set(iface, byOutcome);
+    }
+    let series = byOutcome.get(outcome);
     if (!series) {
       series = counter.child({ interface: iface, outcome });
-      this.#counters.set(key, series);
+      byOutcome.set(outcome, series);
     }
     series.inc(by);
   }

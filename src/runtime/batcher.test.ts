@@ -58,9 +58,9 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
  * A runtime whose only batch slot is held by a call of "first" until
  * release(); calls made meanwhile queue.
  */
-async function busy(batchSize: number, batching?: BatchingSpec) {
+async function busy(batchSize: number, batching?: BatchingSpec, options: RuntimeOptions = {}) {
   const { model, rec } = upperModel(batchSize, batching);
-  const runtime = await started(model);
+  const runtime = await started(model, options);
   const gate = deferred();
   rec.gate = gate.promise;
   const first = run(runtime, "first");
@@ -74,11 +74,12 @@ async function busy(batchSize: number, batching?: BatchingSpec) {
 }
 
 describe("BatchingExecutor: merging calls", () => {
-  test("concurrent calls share one predictBatch call and each gets its own results, in order", async () => {
-    const { model, rec } = upperModel(8);
-    const runtime = await started(model);
-    const [one, two, three] = await Promise.all([run(runtime, "a", "b"), run(runtime, "c"), run(runtime, "d", "e", "f")]);
-    assert.deepEqual(rec.calls, [["a", "b", "c", "d", "e", "f"]]);
+  test("calls made while a batch runs share the next predictBatch call and each gets its own results, in order", async () => {
+    const { runtime, rec, release } = await busy(8);
+    const calls = [run(runtime, "a", "b"), run(runtime, "c"), run(runtime, "d", "e", "f")];
+    release();
+    const [one = [], two = [], three = []] = await Promise.all(calls);
+    assert.deepEqual(rec.calls, [["first"], ["a", "b", "c", "d", "e", "f"]]);
     assert.deepEqual(texts(one), ["A", "B"]);
     assert.deepEqual(texts(two), ["C"]);
     assert.deepEqual(texts(three), ["D", "E", "F"]);
@@ -89,7 +90,9 @@ describe("BatchingExecutor: merging calls", () => {
     const runtime = await started(model);
     const t0 = performance.now();
     const running = run(runtime, "solo");
-    await turn();
+    // A few microtasks at most: no timer, no turn of the event loop.
+    await Promise.resolve();
+    await Promise.resolve();
     assert.deepEqual(rec.calls, [["solo"]]);
     assert.deepEqual(texts(await running), ["SOLO"]);
     assert.ok(performance.now() - t0 < 50, `took ${performance.now() - t0} ms`);
@@ -127,13 +130,14 @@ describe("BatchingExecutor: merging calls", () => {
   });
 
   test("the default maxBatchSize is batchSize", async () => {
-    const { model, rec } = upperModel(5);
-    assert.deepEqual(model.batching, { enabled: true, maxBatchSize: 5, maxWaitMs: 0, maxConcurrentBatches: 1 });
-    const runtime = await started(model);
-    await Promise.all(Array.from({ length: 12 }, (_, i) => run(runtime, `s${i}`)));
+    assert.deepEqual(upperModel(5).model.batching, { enabled: true, maxBatchSize: 5, maxWaitMs: 0, maxConcurrentBatches: 1 });
+    const { runtime, rec, release } = await busy(5);
+    const calls = Array.from({ length: 12 }, (_, i) => run(runtime, `s${i}`));
+    release();
+    await Promise.all(calls);
     assert.deepEqual(
       rec.calls.map((c) => c.length),
-      [5, 5, 2],
+      [1, 5, 5, 2],
     );
   });
 
@@ -144,22 +148,21 @@ describe("BatchingExecutor: merging calls", () => {
     rec.gate = gate.promise;
     const calls = [run(runtime, "a"), run(runtime, "b"), run(runtime, "c"), run(runtime, "d"), run(runtime, "e")];
     await turn();
-    assert.deepEqual(rec.calls, [
-      ["a", "b"],
-      ["c", "d"],
-    ]);
+    assert.deepEqual(rec.calls, [["a"], ["b"]], "two run at once; the third waits");
+    rec.gate = undefined;
     gate.resolve();
     assert.deepEqual((await Promise.all(calls)).flatMap(texts), ["A", "B", "C", "D", "E"]);
-    assert.deepEqual(rec.calls[2], ["e"]);
+    assert.deepEqual(rec.calls.slice(2), [["c", "d"], ["e"]]);
   });
 });
 
 describe("BatchingExecutor: outcomes stay per item and per caller", () => {
   test("an Error in the results fails that item only, in that caller only", async () => {
-    const { model, rec } = upperModel(8);
-    const runtime = await started(model);
-    const [one, two, three] = await Promise.all([run(runtime, "a"), run(runtime, "b", "bad", "c"), run(runtime, "d")]);
-    assert.equal(rec.calls.length, 1);
+    const { runtime, rec, release } = await busy(8);
+    const calls = [run(runtime, "a"), run(runtime, "b", "bad", "c"), run(runtime, "d")];
+    release();
+    const [one = [], two = [], three = []] = await Promise.all(calls);
+    assert.deepEqual(rec.calls[1], ["a", "b", "bad", "c", "d"]);
     assert.deepEqual(texts(one), ["A"]);
     assert.equal(outputsOf(two[0])["out.txt"], "B");
     assert.equal(errorOf(two[1], Code.UNKNOWN).message, "bad item bad");
@@ -182,25 +185,27 @@ describe("BatchingExecutor: outcomes stay per item and per caller", () => {
   });
 
   test("a wrong number of results fails that batch with the clear INTERNAL error", async () => {
-    const { model } = upperModel(8);
-    const runtime = await started(model);
-    const [one, two] = await Promise.all([run(runtime, "a", "short"), run(runtime, "b")]);
+    const { runtime, release } = await busy(8);
+    const calls = [run(runtime, "a", "short"), run(runtime, "b")];
+    release();
+    const [one = [], two = []] = await Promise.all(calls);
     const message = "predictBatch returned 2 results for 3 items; it must return one result per item, in order";
     for (const outcome of [...one, ...two]) assert.equal(errorOf(outcome, Code.INTERNAL).message, message);
     assert.deepEqual(texts(await run(runtime, "after")), ["AFTER"]);
   });
 
   test("invalid items are answered by validation and never queued", async () => {
-    const { model, rec } = upperModel(8);
-    const runtime = await started(model);
-    const [one, two] = await Promise.all([runtime.run([item({ input: "a" }), item({ wrong: "x" })]), run(runtime, "b")]);
-    assert.deepEqual(rec.calls, [["a", "b"]]);
+    const { runtime, rec, release } = await busy(8);
+    const calls = [runtime.run([item({ input: "a" }), item({ wrong: "x" })]), run(runtime, "b")];
+    release();
+    const [one = [], two = []] = await Promise.all(calls);
+    assert.deepEqual(rec.calls, [["first"], ["a", "b"]]);
     assert.equal(outputsOf(one[0])["out.txt"], "A");
     errorOf(one[1], Code.INVALID_ARGUMENT);
     assert.deepEqual(texts(two), ["B"]);
   });
 
-  test("the run timeout applies to each batch call; the next batch runs after it", async () => {
+  test("the run timeout applies to each batch call; the batch queued behind it runs after it", async () => {
     const { model } = upperModel(
       2,
       {},
@@ -211,10 +216,11 @@ describe("BatchingExecutor: outcomes stay per item and per caller", () => {
       },
     );
     const runtime = await started(model);
+    const t0 = performance.now();
     const [hang, other, later] = await Promise.all([run(runtime, "hang"), run(runtime, "other"), run(runtime, "later")]);
-    const expected = "predict did not finish within the run timeout of 80ms (timeout.run)";
-    assert.equal(errorOf(hang[0], Code.DEADLINE_EXCEEDED).message, expected);
-    assert.equal(errorOf(other[0], Code.DEADLINE_EXCEEDED).message, expected);
+    assert.ok(performance.now() - t0 >= 75, "the queued batch did not wait for the hung one");
+    assert.equal(errorOf(hang[0], Code.DEADLINE_EXCEEDED).message, "predict did not finish within the run timeout of 80ms (timeout.run)");
+    assert.equal(outputsOf(other[0])["out.txt"], "other");
     assert.equal(outputsOf(later[0])["out.txt"], "later");
   });
 
@@ -291,16 +297,16 @@ describe("BatchingExecutor: waiting and cancellation", () => {
   });
 
   test("a caller that aborts during its batch is answered at once; ctx.signal aborts only when nobody waits", async () => {
-    const { model, rec } = upperModel(8);
-    const runtime = await started(model);
-    const gate = deferred();
-    rec.gate = gate.promise;
+    const { runtime, rec, release } = await busy(8);
     const [c1, c2] = [new AbortController(), new AbortController()];
     const one = runtime.run([item({ input: "one" })], { signal: c1.signal });
     const two = runtime.run([item({ input: "two" })], { signal: c2.signal });
+    release();
+    const gate = deferred();
+    rec.gate = gate.promise; // holds the batch of one and two
     await turn();
-    assert.deepEqual(rec.calls, [["one", "two"]]);
-    const signal = rec.signals[0] as AbortSignal;
+    assert.deepEqual(rec.calls, [["first"], ["one", "two"]]);
+    const signal = rec.signals[1] as AbortSignal;
     c1.abort();
     errorOf((await one)[0], Code.CANCELLED);
     assert.equal(signal.aborted, false, "the batch still has a caller waiting");
@@ -329,23 +335,29 @@ describe("BatchingExecutor: waiting and cancellation", () => {
 });
 
 describe("BatchingExecutor: choosing it", () => {
-  test("batching.enabled false, or the runtime's batching off, keeps each call's items apart", async () => {
+  test("batching.enabled false, or the runtime's batching off, runs each call at once, apart", async () => {
     for (const [batching, options] of [
       [{ enabled: false }, {}],
       [undefined, { batching: "off" }],
     ] as const) {
       const { model, rec } = upperModel(8, batching);
       const runtime = await started(model, options);
-      await Promise.all([run(runtime, "a"), run(runtime, "b", "c")]);
-      assert.deepEqual(rec.calls, [["a"], ["b", "c"]]);
+      const gate = deferred();
+      rec.gate = gate.promise;
+      const calls = [run(runtime, "a"), run(runtime, "b", "c"), run(runtime, "d")];
+      await turn();
+      assert.deepEqual(rec.calls, [["a"], ["b", "c"], ["d"]]);
+      gate.resolve();
+      await Promise.all(calls);
     }
   });
 
   test("the runtime's batching on overrides a model's enabled: false", async () => {
-    const { model, rec } = upperModel(8, { enabled: false });
-    const runtime = await started(model, { batching: "on" });
-    await Promise.all([run(runtime, "a"), run(runtime, "b", "c")]);
-    assert.deepEqual(rec.calls, [["a", "b", "c"]]);
+    const { runtime, rec, release } = await busy(8, { enabled: false }, { batching: "on" });
+    const calls = [run(runtime, "a"), run(runtime, "b", "c")];
+    release();
+    await Promise.all(calls);
+    assert.deepEqual(rec.calls, [["first"], ["a", "b", "c"]]);
   });
 
   test("a predict model is never batched, even with batching on", async () => {

@@ -5,13 +5,12 @@
  * execute() call join one queue, and each predictBatch call takes up to
  * maxBatchSize of them, whichever calls they came from.
  *
- * The policy needs no tuning for latency: while a batch slot is free, queued
- * items leave at once (at the end of the current microtask queue, so items
- * handed over in the same synchronous burst share a batch), and a lone call
- * waits for nothing. While every slot (maxConcurrentBatches) is busy, items
- * queue; when a batch ends, the next takes what has queued, so batches grow
- * with the load. maxWaitMs > 0 lets the first queued item wait that long for
- * a fuller batch.
+ * The policy needs no tuning for latency: a call that finds a batch slot free
+ * and nothing queued goes to predictBatch at once, on its own, as without
+ * batching (a lone call waits for nothing and pays for no queue). While every
+ * slot (maxConcurrentBatches) is busy, items queue; when a batch ends, the
+ * next takes what has queued, so batches grow with the load. maxWaitMs > 0
+ * lets the first queued item wait that long for a fuller batch.
  *
  * Outcomes stay per item and per caller: an Error in predictBatch's results
  * fails that item only; a throwing predictBatch (or a wrong-length result, or
@@ -21,7 +20,7 @@
  * ctx.signal is aborted only when no caller still waits for it.
  */
 import type { BatchingConfig } from "../model/define.js";
-import { cancelledError } from "./deadline.js";
+import { type Cancellation, cancelledError, isCancelled } from "./deadline.js";
 import type { ChunkExecutor, Executor } from "./executor.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 
@@ -38,6 +37,8 @@ interface Ticket {
   /** performance.now() when its items were queued (read only when maxWaitMs > 0). */
   readonly queuedAt: number;
   readonly resolve: (outcomes: ItemOutcome[]) => void;
+  /** The caller's signal, if it gave one. */
+  readonly signal: AbortSignal | undefined;
   detach: (() => void) | undefined;
 }
 
@@ -49,7 +50,8 @@ interface Entry {
 
 interface Batch {
   readonly entries: readonly Entry[];
-  readonly controller: AbortController;
+  /** Aborts the batch's ctx.signal once no caller waits; none when one caller's own signal does (see #batchSignal). */
+  readonly controller: AbortController | undefined;
 }
 
 export class BatchingExecutor implements Executor {
@@ -57,7 +59,6 @@ export class BatchingExecutor implements Executor {
   readonly #policy: BatchingPolicy;
   #queue: Entry[] = [];
   readonly #running = new Set<Batch>();
-  #pumpQueued = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(inner: ChunkExecutor, policy: BatchingPolicy) {
@@ -75,17 +76,25 @@ export class BatchingExecutor implements Executor {
     return this.#running.size;
   }
 
-  execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  execute(items: readonly RawItem[], cancel?: Cancellation): Promise<ItemOutcome[]> {
     if (items.length === 0) return Promise.resolve([]);
     // As withDeadline: a caller already gone gets CANCELLED and the model is not called.
-    if (signal?.aborted) return Promise.resolve(items.map(() => failure(cancelledError())));
+    if (isCancelled(cancel)) return Promise.resolve(items.map(() => failure(cancelledError())));
+    const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
+    if (this.#queue.length === 0 && this.#running.size < maxConcurrentBatches && maxWaitMs === 0 && items.length <= maxBatchSize) {
+      // The fast path: what #pump would do at once, without a ticket; the caller's signal is the batch's.
+      return this.#runAlone(items, cancel);
+    }
+    // Queued: the caller's signal is needed now, to take its items back if it goes away.
+    const signal = cancel?.signal;
     return new Promise<ItemOutcome[]>((resolve) => {
       const ticket: Ticket = {
         outcomes: new Array(items.length),
         pending: items.length,
         done: false,
-        queuedAt: this.#policy.maxWaitMs > 0 ? performance.now() : 0,
+        queuedAt: maxWaitMs > 0 ? performance.now() : 0,
         resolve,
+        signal,
         detach: undefined,
       };
       items.forEach((raw, index) => {
@@ -96,19 +105,13 @@ export class BatchingExecutor implements Executor {
         signal.addEventListener("abort", onAbort, { once: true });
         ticket.detach = () => signal.removeEventListener("abort", onAbort);
       }
-      if (!this.#pumpQueued) {
-        this.#pumpQueued = true;
-        queueMicrotask(() => {
-          this.#pumpQueued = false;
-          this.#pump();
-        });
-      }
+      this.#pump();
     });
   }
 
   /** Explain is per item, as without batching. */
-  explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]> {
-    return this.#inner.explain(items, signal);
+  explain(items: readonly RawItem[], cancel?: Cancellation): Promise<ExplainOutcome[]> {
+    return this.#inner.explain(items, cancel);
   }
 
   /** Starts batches while a slot is free and the queue holds items ready to leave. */
@@ -135,13 +138,25 @@ export class BatchingExecutor implements Executor {
     }, Math.ceil(ms));
   }
 
+  async #runAlone(items: readonly RawItem[], cancel: Cancellation | undefined): Promise<ItemOutcome[]> {
+    const batch: Batch = { entries: [], controller: undefined }; // #cancel has nothing to do for it
+    this.#running.add(batch);
+    try {
+      return await this.#inner.predictChunk(items, cancel);
+    } finally {
+      this.#running.delete(batch);
+      this.#pump();
+    }
+  }
+
   async #dispatch(entries: Entry[]): Promise<void> {
-    const batch: Batch = { entries, controller: new AbortController() };
+    const [signal, controller] = batchSignal(entries);
+    const batch: Batch = { entries, controller };
     this.#running.add(batch);
     try {
       const outcomes = await this.#inner.predictChunk(
         entries.map((entry) => entry.raw),
-        batch.controller.signal,
+        signal ? { signal } : undefined,
       );
       entries.forEach((entry, i) => {
         this.#answer(entry.ticket, entry.index, outcomes[i] as ItemOutcome);
@@ -174,8 +189,26 @@ export class BatchingExecutor implements Executor {
       if (ticket.outcomes[i] === undefined) ticket.outcomes[i] = failure(reason);
     }
     this.#finish(ticket);
-    for (const batch of this.#running) {
-      if (!batch.controller.signal.aborted && batch.entries.every((entry) => entry.ticket.done)) batch.controller.abort(reason);
+    for (const { controller, entries } of this.#running) {
+      if (controller && !controller.signal.aborted && entries.every((entry) => entry.ticket.done)) controller.abort(reason);
     }
   }
+}
+
+/**
+ * The signal of a batch's predictBatch call, which must abort once no caller
+ * waits for the batch. The lone caller's own signal does that without a new
+ * AbortController (the common case at low load); a caller without a signal
+ * never goes away, so a batch holding one needs no signal at all.
+ */
+function batchSignal(entries: readonly Entry[]): [AbortSignal | undefined, AbortController | undefined] {
+  const first = (entries[0] as Entry).ticket;
+  let lone = true;
+  for (const { ticket } of entries) {
+    if (!ticket.signal) return [undefined, undefined];
+    if (ticket !== first) lone = false;
+  }
+  if (lone) return [first.signal, undefined];
+  const controller = new AbortController();
+  return [controller.signal, controller];
 }

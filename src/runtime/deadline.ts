@@ -15,42 +15,79 @@ export function cancelledError(): ChassisError {
   return new ChassisError(Code.CANCELLED, "the call was cancelled by the client");
 }
 
+/**
+ * Where a call's cancellation comes from. `signal` may be a getter that
+ * creates the AbortSignal on first read (core/lazy-abort): withDeadline reads
+ * it only for a predict that goes asynchronous, and `aborted`, when given,
+ * answers "already gone?" without creating anything.
+ */
+export interface Cancellation {
+  readonly signal?: AbortSignal | undefined;
+  readonly aborted?: boolean;
+}
+
+export function isCancelled(cancel: Cancellation | undefined): boolean {
+  return cancel ? (cancel.aborted ?? cancel.signal?.aborted ?? false) : false;
+}
+
+/**
+ * Runs `work` under the timeout and the caller's cancellation. `work` gets a
+ * function that returns its own AbortSignal (ctx.signal), made only if it is
+ * asked for. A synchronous result is returned as is: no timer, no listener,
+ * no AbortController (a synchronous predict cannot be interrupted anyway).
+ */
 export async function withDeadline<T>(
-  work: (signal: AbortSignal) => T | Promise<T>,
+  work: (signal: () => AbortSignal) => T | Promise<T>,
   timeoutMs: number,
   timeoutText: string,
-  parent?: AbortSignal,
+  parent?: Cancellation,
 ): Promise<T> {
-  if (parent?.aborted) throw cancelledError();
-  const controller = new AbortController();
+  if (isCancelled(parent)) throw cancelledError();
+  let controller: AbortController | undefined;
+  let stoppedBy: ChassisError | undefined;
+  const signal = () => {
+    if (!controller) {
+      controller = new AbortController();
+      if (stoppedBy) controller.abort(stoppedBy);
+    }
+    return controller.signal;
+  };
+  const result = work(signal);
+  if (!isPromiseLike(result)) return result;
+  const parentSignal = parent?.signal;
   let timer: NodeJS.Timeout | undefined;
   let onParentAbort: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
+    const stop = (error: ChassisError) => {
+      stoppedBy = error;
+      controller?.abort(error);
+      reject(error);
+    };
     // setTimeout fires at once above 2^31-1 ms (~24.8 days); such a timeout is as good as none.
     if (timeoutMs <= MAX_TIMER_MS) {
-      timer = setTimeout(() => {
-        const error = new ChassisError(
-          Code.DEADLINE_EXCEEDED,
-          `predict did not finish within the run timeout of ${timeoutText} (timeout.run)`,
-        );
-        controller.abort(error);
-        reject(error);
-      }, timeoutMs);
+      timer = setTimeout(
+        () =>
+          stop(new ChassisError(Code.DEADLINE_EXCEEDED, `predict did not finish within the run timeout of ${timeoutText} (timeout.run)`)),
+        timeoutMs,
+      );
     }
-    if (parent) {
-      onParentAbort = () => {
-        const error = cancelledError();
-        controller.abort(error);
-        reject(error);
-      };
-      parent.addEventListener("abort", onParentAbort, { once: true });
+    if (parentSignal) {
+      if (parentSignal.aborted) stop(cancelledError());
+      else {
+        onParentAbort = () => stop(cancelledError());
+        parentSignal.addEventListener("abort", onParentAbort, { once: true });
+      }
     }
   });
   try {
     // Promise.race also handles a late rejection of an abandoned predict.
-    return await Promise.race([Promise.resolve().then(() => work(controller.signal)), stopped]);
+    return await Promise.race([result, stopped]);
   } finally {
     clearTimeout(timer);
-    if (parent && onParentAbort) parent.removeEventListener("abort", onParentAbort);
+    if (parentSignal && onParentAbort) parentSignal.removeEventListener("abort", onParentAbort);
   }
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
 }

@@ -10,15 +10,16 @@ import { ChassisError } from "../core/error.js";
 import type { Logger } from "../core/log.js";
 import type { BatchPredictDefinition, Model, PredictContext, SinglePredictDefinition } from "../model/define.js";
 import { ModelItem } from "../model/item.js";
-import { withDeadline } from "./deadline.js";
+import type { ModelMetadata } from "../model/metadata.js";
+import { type Cancellation, withDeadline } from "./deadline.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { encodeOutputs } from "./validate.js";
 
 export interface Executor {
   /** Predicts valid items; returns exactly one outcome per item, in order. Never throws. */
-  execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]>;
+  execute(items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]>;
   /** Explains valid items with the model's explain function (which must exist). Never throws. */
-  explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]>;
+  explain(items: readonly RawItem[], signal?: Cancellation): Promise<ExplainOutcome[]>;
 }
 
 /** An Executor that can also run one predictBatch call for a chunk it is handed. */
@@ -27,7 +28,7 @@ export interface ChunkExecutor extends Executor {
    * One predictBatch call for up to batchSize valid items, under the run
    * timeout and `signal`; one outcome per item, in order. Never throws.
    */
-  predictChunk(chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]>;
+  predictChunk(chunk: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]>;
 }
 
 export class DirectExecutor<S> implements ChunkExecutor {
@@ -41,7 +42,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     this.#log = log;
   }
 
-  execute(items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  execute(items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
     const definition = this.#model.definition;
     if (typeof definition.predictBatch === "function") {
       return this.#executeBatches(definition as BatchPredictDefinition<S>, items, signal);
@@ -49,7 +50,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     return Promise.all(items.map((item) => this.#executeOne(definition as SinglePredictDefinition<S>, item, signal)));
   }
 
-  explain(items: readonly RawItem[], signal?: AbortSignal): Promise<ExplainOutcome[]> {
+  explain(items: readonly RawItem[], signal?: Cancellation): Promise<ExplainOutcome[]> {
     const { metadata, definition } = this.#model;
     const explain = definition.explain as NonNullable<typeof definition.explain>;
     return Promise.all(
@@ -70,11 +71,11 @@ export class DirectExecutor<S> implements ChunkExecutor {
     );
   }
 
-  #context(signal: AbortSignal): PredictContext<S> {
-    return { state: this.#state, signal, metadata: this.#model.metadata, log: this.#log };
+  #context(signal: () => AbortSignal): PredictContext<S> {
+    return new Context(this.#state, signal, this.#model.metadata, this.#log);
   }
 
-  async #executeOne(definition: SinglePredictDefinition<S>, raw: RawItem, signal?: AbortSignal): Promise<ItemOutcome> {
+  async #executeOne(definition: SinglePredictDefinition<S>, raw: RawItem, signal?: Cancellation): Promise<ItemOutcome> {
     const { metadata } = this.#model;
     try {
       const item = new ModelItem(raw, metadata.inputs);
@@ -90,7 +91,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     }
   }
 
-  async #executeBatches(definition: BatchPredictDefinition<S>, items: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  async #executeBatches(definition: BatchPredictDefinition<S>, items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
     const { metadata } = this.#model;
     const size = metadata.features.batchSize;
     const chunks: Promise<ItemOutcome[]>[] = [];
@@ -100,11 +101,11 @@ export class DirectExecutor<S> implements ChunkExecutor {
     return (await Promise.all(chunks)).flat();
   }
 
-  predictChunk(chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  predictChunk(chunk: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
     return this.#predictChunk(this.#model.definition as BatchPredictDefinition<S>, chunk, signal);
   }
 
-  async #predictChunk(definition: BatchPredictDefinition<S>, chunk: readonly RawItem[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+  async #predictChunk(definition: BatchPredictDefinition<S>, chunk: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
     const { metadata } = this.#model;
     let results: unknown;
     try {
@@ -136,5 +137,26 @@ export class DirectExecutor<S> implements ChunkExecutor {
         return failure(ChassisError.from(error));
       }
     });
+  }
+}
+
+/**
+ * ctx for predict, predictBatch and explain. `signal` is a getter: most
+ * predicts never read it, and an AbortSignal takes microseconds to make (a
+ * class, because an object literal with a getter was itself a cost in the profile).
+ */
+class Context<S> implements PredictContext<S> {
+  readonly #signal: () => AbortSignal;
+  constructor(
+    readonly state: S,
+    signal: () => AbortSignal,
+    readonly metadata: ModelMetadata,
+    readonly log: Logger,
+  ) {
+    this.#signal = signal;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal();
   }
 }

@@ -17,7 +17,7 @@ import { type Logger, silentLogger } from "../core/log.js";
 import type { Model } from "../model/define.js";
 import type { ModelMetadata } from "../model/metadata.js";
 import { BatchingExecutor, MAX_WAIT_MS } from "./batcher.js";
-import { withDeadline } from "./deadline.js";
+import { type Cancellation, withDeadline } from "./deadline.js";
 import { DirectExecutor, type Executor } from "./executor.js";
 import { type ExplainOutcome, type Failure, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { checkItem } from "./validate.js";
@@ -38,8 +38,14 @@ export interface RuntimeOptions {
 }
 
 export interface RunOptions {
-  /** Aborted when the caller goes away; in-progress predicts see it through ctx.signal. */
-  signal?: AbortSignal;
+  /**
+   * Aborted when the caller goes away; in-progress predicts see it through
+   * ctx.signal. May be a getter (core/lazy-abort): it is read only when a
+   * predict runs asynchronously.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /** When given, tells whether the caller is already gone without reading `signal`. */
+  readonly aborted?: boolean;
 }
 
 type StateListener = (state: RuntimeState) => void;
@@ -171,7 +177,7 @@ export class Runtime<S = unknown> {
    * order. Invalid items and a model that is not ready give per-item errors.
    */
   run(items: readonly RawItem[], options: RunOptions = {}): Promise<ItemOutcome[]> {
-    return this.#admit(items, (executor, valid) => executor.execute(valid, perItemSignal(options.signal, valid.length)));
+    return this.#admit(items, (executor, valid) => executor.execute(valid, perItemCancellation(options, valid.length)));
   }
 
   /**
@@ -182,7 +188,7 @@ export class Runtime<S = unknown> {
     if (typeof this.model.definition.explain !== "function") {
       return Promise.reject(new ChassisError(Code.UNIMPLEMENTED, `model ${this.model.metadata.name} has no explain function`));
     }
-    return this.#admit(items, (executor, valid) => executor.explain(valid, perItemSignal(options.signal, valid.length)));
+    return this.#admit(items, (executor, valid) => executor.explain(valid, perItemCancellation(options, valid.length)));
   }
 
   /** Shared by run() and explain(): readiness, in-flight accounting, per-item validation. */
@@ -282,14 +288,15 @@ export class Runtime<S = unknown> {
  * (each predict's deadline watches it): without this, a run of more than 10
  * items prints MaxListenersExceededWarning on the caller's signal.
  */
-function perItemSignal(parent: AbortSignal | undefined, items: number): AbortSignal | undefined {
-  // One item adds one listener: the caller's own signal does, without an extra controller (the hot path).
-  if (!parent || items <= 1) return parent;
+function perItemCancellation(parent: Cancellation, items: number): Cancellation {
+  // One item adds at most one listener: the caller's own (lazy) source does, unread until needed (the hot path).
+  const parentSignal = items <= 1 ? undefined : parent.signal;
+  if (!parentSignal) return parent;
   const child = new AbortController();
   setMaxListeners(0, child.signal);
-  if (parent.aborted) child.abort(parent.reason);
-  else parent.addEventListener("abort", () => child.abort(parent.reason), { once: true });
-  return child.signal;
+  if (parentSignal.aborted) child.abort(parentSignal.reason);
+  else parentSignal.addEventListener("abort", () => child.abort(parentSignal.reason), { once: true });
+  return { signal: child.signal };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1131,11 +1131,11 @@ describe("KServe REST while the model is not ready (broken-load, INTERFACE=both 
 });
 
 describe("T27: KServe's command-line flags", () => {
-  test("--http_port, --model_name in both --k v and --k=v forms; --grpc_port, --workers, --model_dir and unknown flags accepted and ignored", async () => {
+  test("--http_port, --model_name and --workers in both --k v and --k=v forms; --grpc_port, --model_dir and unknown flags accepted and ignored", async () => {
     const forms: Array<[string[], string[]]> = [
       [
         [ECHO, "--http_port", "0", "--model_name", "echo-k", "--grpc_port", "9000", "--workers", "2", "--model_dir", "/mnt/models"],
-        ["grpc_port", "workers", "model_dir"],
+        ["grpc_port", "model_dir"],
       ],
       [
         [
@@ -1147,14 +1147,16 @@ describe("T27: KServe's command-line flags", () => {
           "--model_dir=/mnt/models",
           "--enable_docs_url=true",
         ],
-        ["grpc_port", "workers", "model_dir", "enable_docs_url"],
+        ["grpc_port", "model_dir", "enable_docs_url"],
       ],
     ];
     for (const [args, ignored] of forms) {
       const parsed = parseServeArgs([...args, "--host", "127.0.0.1", "--interface", "kserve"]);
       assert.deepEqual(parsed.positionals, [ECHO]);
-      assert.deepEqual(parsed.flags, { "http-port": "0", "model-name": "echo-k", host: "127.0.0.1", interface: "kserve" });
+      assert.deepEqual(parsed.flags, { "http-port": "0", "model-name": "echo-k", workers: "2", host: "127.0.0.1", interface: "kserve" });
+      assert.equal(resolveServerConfig(parsed.positionals[0], parsed.flags, {}).workers, 2, "KServe's --workers means the same here");
       assert.deepEqual(parsed.ignored, ignored);
+      // startServer is one worker's server; the CLI forks the others (test/server/workers.test.ts).
       const server = await startServer(resolveServerConfig(parsed.positionals[0], parsed.flags, {}), { log: createLogger("silent") });
       try {
         assert.deepEqual((await call(server.httpPort, "/v1/models")).json, { models: ["echo-k"] });
