@@ -25,6 +25,8 @@ export interface CallContext {
   readonly headers: IncomingHttpHeaders;
   /** Aborted when the client cancels, the deadline passes or the server closes by force. Created on first use. */
   readonly signal: AbortSignal;
+  /** Whether `signal` is (or would be born) aborted, without creating it. */
+  readonly aborted: boolean;
 }
 
 /** Decoded request bytes in, encoded response bytes out; a thrown ChassisError becomes the gRPC status. */
@@ -290,6 +292,10 @@ class Call implements BidiCall {
 
   get signal(): AbortSignal {
     return this.#cancel.signal;
+  }
+
+  get aborted(): boolean {
+    return this.#cancel.aborted;
   }
 
   startDeadline(ms: number, header: string): void {
