@@ -181,9 +181,9 @@ export function startChassis(modelDir, { nodeFlags = [], extra = [] } = {}) {
   );
 }
 
-export function startBaseline(cannedFile) {
+export function startBaseline(cannedFile, nodeFlags = []) {
   return startProcess(
-    [join(ROOT, "bench/baseline.mjs"), "--canned", cannedFile],
+    [...nodeFlags, join(ROOT, "bench/baseline.mjs"), "--canned", cannedFile],
     [/baseline gRPC listening on 127\.0\.0\.1:(\d+)/, /baseline REST listening on 127\.0\.0\.1:(\d+)/],
   );
 }

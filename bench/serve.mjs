@@ -47,7 +47,7 @@ import {
 } from "./lib.mjs";
 
 const startedAt = performance.now();
-const args = parseArgs(process.argv.slice(2));
+const args = parseArgs(process.argv.slice(2), ["profile-baseline"]);
 const model = args.model ?? "echo";
 const protocols = { omi: ["omi"], v1: ["v1"], both: ["omi", "v1"] }[args.protocol ?? "both"];
 if (!protocols) throw new Error(`--protocol must be omi, v1 or both, got ${args.protocol}`);
@@ -128,7 +128,7 @@ try {
     `# captured: gRPC ${JSON.stringify(stripDate(grpc.headers))} + ${grpc.body.length}-byte DATA + trailers ${JSON.stringify(grpc.trailers)}; ` +
       `REST ${rest.body.length}-byte body`,
   );
-  baseline = await startBaseline(cannedFile);
+  baseline = await startBaseline(cannedFile, profDir && args["profile-baseline"] ? ["--cpu-prof", "--cpu-prof-dir", join(profDir, "baseline")] : []);
   const [baseOmi, baseHttp] = baseline.found.map(Number);
   console.log(`# baseline pid ${baseline.pid}: gRPC 127.0.0.1:${baseOmi}, REST 127.0.0.1:${baseHttp}`);
   const baseGrpc = await grpcRaw(baseOmi, "/ModzyModel/Run", grpc.body);

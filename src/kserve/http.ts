@@ -4,6 +4,7 @@
  * keep-alive connection, and writing JSON or raw answers.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { LazyAbortSource } from "../core/lazy-abort.js";
@@ -64,8 +65,25 @@ export function sendText(
   const body = typeof text === "string" ? Buffer.from(text) : text;
   const head: Record<string, string | number> = { "content-length": body.byteLength, ...headers };
   if (contentType) head["content-type"] = contentType;
+  coalesceWrites(res.socket);
   res.writeHead(status, head);
   res.end(body);
+}
+
+/**
+ * Holds the socket's writes until the current batch of callbacks is done, so
+ * the answers to pipelined requests that finish together leave in one writev
+ * instead of one system call each (writev was 40% of the v1 server's time at
+ * 16 pipelined requests per connection).
+ */
+function coalesceWrites(socket: Socket | null): void {
+  if (!socket || socket.writableCorked > 0) return;
+  socket.cork();
+  process.nextTick(uncork, socket);
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
 }
 
 export function sendError(res: ServerResponse, error: HttpError): void {

@@ -170,7 +170,8 @@ function utf8Length(text: string): number {
   return Buffer.byteLength(text, "utf8");
 }
 
-export function encodeRunResponse(reply: RunReply): Uint8Array {
+/** Encodes a RunResponse; `prefix` bytes are left free in front (5 for a gRPC frame header, which the caller writes). */
+export function encodeRunResponse(reply: RunReply, prefix = 0): Buffer {
   const statusCode = reply.statusCode | 0;
   const statusBytes = utf8Length(reply.status);
   const messageBytes = utf8Length(reply.message);
@@ -195,8 +196,8 @@ export function encodeRunResponse(reply: RunReply): Uint8Array {
     size += 1 + varintSize(itemSize) + itemSize;
   }
   // Second pass: write.
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
+  const out = Buffer.allocUnsafe(prefix + size);
+  let pos = prefix;
   const writeVarint = (value: number) => {
     if (value < 0) {
       // Two's complement over 64 bits: low 32 bits, then all ones.

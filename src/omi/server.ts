@@ -11,6 +11,7 @@ import type { Runtime } from "../runtime/runtime.js";
 import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
 import { file_model, ModzyModel, ShutdownResponseSchema, StatusResponseSchema } from "./gen/model_pb.js";
 import { encodeResponse } from "./grpc/codec.js";
+import { FramedMessage, PREFIX_BYTES } from "./grpc/frame.js";
 import { GrpcServer } from "./grpc/server.js";
 import { HealthService, ServingStatus } from "./health.js";
 import { ReflectionService } from "./reflection.js";
@@ -62,8 +63,14 @@ export class OmiServer {
     this.#server.unary(path("Status"), async () => encodeResponse(StatusResponseSchema, await service.status()), {
       emptyRequestOk: true,
     });
-    // The hot path: hand-written codec (omi/run-codec), no protobuf-es message objects.
-    this.#server.unary(path("Run"), async (bytes, call) => encodeRunResponse(await service.run(decodeRunRequest(bytes).items, call)));
+    // The hot path: hand-written codec (omi/run-codec), no protobuf-es message objects; the reply is encoded
+    // straight into its gRPC frame.
+    this.#server.unary(path("Run"), async (bytes, call) => {
+      const frame = encodeRunResponse(await service.run(decodeRunRequest(bytes).items, call), PREFIX_BYTES);
+      frame[0] = 0;
+      frame.writeUInt32BE(frame.length - PREFIX_BYTES, 1);
+      return new FramedMessage(frame);
+    });
     this.#server.unary(path("Shutdown"), () => encodeResponse(ShutdownResponseSchema, service.shutdown()), { emptyRequestOk: true });
 
     this.health = new HealthService([ModzyModel.typeName]);

@@ -87,3 +87,15 @@ export function frameMessage(message: Uint8Array): Buffer {
   out.set(message, PREFIX_BYTES);
   return out;
 }
+
+/**
+ * A message its encoder wrote with the 5-byte prefix already in front (see
+ * run-codec), so the transport sends it without copying it into a frame.
+ */
+export class FramedMessage {
+  constructor(readonly frame: Buffer) {}
+
+  get messageBytes(): number {
+    return this.frame.length - PREFIX_BYTES;
+  }
+}

@@ -16,7 +16,7 @@ import zlib from "node:zlib";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
 import { LazyAbortSource } from "../../core/lazy-abort.js";
-import { frameMessage, MessageReader } from "./frame.js";
+import { FramedMessage, frameMessage, MessageReader } from "./frame.js";
 import { encodeGrpcMessage, parseGrpcTimeout } from "./headers.js";
 
 /** What every handler can see of its call. */
@@ -30,7 +30,7 @@ export interface CallContext {
 }
 
 /** Decoded request bytes in, encoded response bytes out; a thrown ChassisError becomes the gRPC status. */
-export type UnaryHandler = (request: Uint8Array, call: CallContext) => Uint8Array | Promise<Uint8Array>;
+export type UnaryHandler = (request: Uint8Array, call: CallContext) => Uint8Array | FramedMessage | Promise<Uint8Array | FramedMessage>;
 
 export interface StreamWriter extends CallContext {
   write(message: Uint8Array): void;
@@ -354,14 +354,14 @@ class Call implements BidiCall {
       this.#invokeStreaming(() => route.handler(request, this));
       return;
     }
-    let result: Uint8Array | Promise<Uint8Array>;
+    let result: Uint8Array | FramedMessage | Promise<Uint8Array | FramedMessage>;
     try {
       result = route.handler(request, this);
     } catch (error) {
       this.#handlerFailed(error);
       return;
     }
-    if (result instanceof Uint8Array) this.#reply(result);
+    if (!(result instanceof Promise)) this.#reply(result);
     else
       result.then(
         (bytes) => this.#reply(bytes),
@@ -431,10 +431,11 @@ class Call implements BidiCall {
   }
 
   /** The unary answer: headers, one DATA frame and the OK trailers. */
-  #reply(bytes: Uint8Array): void {
+  #reply(message: Uint8Array | FramedMessage): void {
     if (this.#done) return;
-    if (bytes.byteLength > this.#server.maxMessageBytes) {
-      this.end(this.#tooLarge(bytes.byteLength));
+    const size = message instanceof FramedMessage ? message.messageBytes : message.byteLength;
+    if (size > this.#server.maxMessageBytes) {
+      this.end(this.#tooLarge(size));
       return;
     }
     this.#done = true;
@@ -443,7 +444,7 @@ class Call implements BidiCall {
     if (stream.destroyed) return;
     stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     stream.once("wantTrailers", sendOkTrailers);
-    stream.end(frameMessage(bytes));
+    stream.end(message instanceof FramedMessage ? message.frame : frameMessage(message));
   }
 
   #tooLarge(size: number): ChassisError {
