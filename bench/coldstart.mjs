@@ -6,12 +6,19 @@
  * Runs, then N KServe v1 predicts). See bench/README.md.
  *
  *   node bench/coldstart.mjs [--models digits,echo] [--runs 7] [--n N] [--skip-load] [--wait-idle 30]
+ *                            [--cli FILE] [--models-dir DIR]
+ *
+ * --cli FILE runs another entry than bin/chassis.js, e.g. the bundled CLI of
+ * an image (`/app/node_modules/chassis-ts/cli.mjs` copied out of one), and
+ * --models-dir DIR serves DIR/MODEL instead of examples/MODEL (e.g. the
+ * bundled model folders of images).
  *
  * The Status is polled over a raw node:http2 connection every 2 ms (a refused
  * connection is retried), so the figure includes up to ~2 ms of polling.
  * For scale it also times `node -e 0` and the node:http2 baseline server
  * (bench/baseline.mjs) to its first answer. All on 127.0.0.1.
  */
+import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -40,11 +47,14 @@ const args = parseArgs(process.argv.slice(2), ["skip-load"]);
 const models = (args.models ?? "digits,echo").split(",");
 const runs = Number(args.runs ?? 7);
 if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive whole number");
+const cli = args.cli ? resolve(args.cli) : `${ROOT}/bin/chassis.js`;
+const modelsDir = args["models-dir"] ? resolve(args["models-dir"]) : undefined;
 const DEADLINE_MS = 60000;
 const STATUS = frame(new Uint8Array(0));
 
 const info = machine();
 console.log(`# machine: nproc ${info.nproc}, ${info.cpu}, node ${info.node}, ${info.h2load}`);
+if (args.cli || modelsDir) console.log(`# cli: ${cli}${modelsDir ? `, models from ${modelsDir}` : ""}`);
 await reportIdle(Number(args["wait-idle"] ?? 30), info.nproc);
 const tmp = tempDir();
 let failed = 0;
@@ -95,9 +105,9 @@ try {
       const [port, httpPort] = [await freePort(), await freePort()];
       const t0 = performance.now();
       const proc = spawnNode([
-        `${ROOT}/bin/chassis.js`,
+        cli,
         "serve",
-        caseInfo.dir,
+        modelsDir ? join(modelsDir, model) : caseInfo.dir,
         "--port",
         String(port),
         "--http-port",

@@ -1,19 +1,24 @@
 #!/usr/bin/env node
-// The `chassis` command. The CLI lives in dist/ (built by `npm install` via the prepare script).
-import { existsSync } from "node:fs";
+// The `chassis` command. The CLI lives in dist/ (built by `npm install` via the prepare script):
+// dist/bundle/cli.mjs, one bundle of dist/ that loads faster than dist/'s ~200 modules
+// (docs/performance.md), unless a file of dist/ is newer than it (rebuilt by a bare `tsc`);
+// then dist/cli/run.js.
+import { existsSync, readFileSync, statSync } from "node:fs";
 
-const entry = new URL("../dist/cli/main.js", import.meta.url);
-if (!existsSync(entry)) {
+const dist = new URL("../dist/", import.meta.url);
+if (!existsSync(new URL("cli/run.js", dist))) {
   process.stderr.write("chassis: dist/ is missing; run `npm run build` in the chassis-ts folder first\n");
   process.exit(1);
 }
-// `chassis ... | head` closes the pipe early: that is not an error.
-process.stdout.on("error", (error) => {
-  if (error.code === "EPIPE") process.exit(0);
-  throw error;
-});
-const { main } = await import(entry.href);
-const status = await main(process.argv.slice(2));
-// Let stdout/stderr flush, then leave with the command's status (servers have closed by now).
-process.exitCode = status;
-setImmediate(() => process.exit(status));
+
+function bundleIsFresh() {
+  try {
+    const { builtAt, sources } = JSON.parse(readFileSync(new URL("bundle/sources.json", dist), "utf8"));
+    return sources.length > 0 && sources.every((source) => statSync(new URL(source, dist)).mtimeMs <= builtAt);
+  } catch {
+    return false; // no bundle, or a source is gone
+  }
+}
+
+// Either entry runs the command with process.argv and exits with its status (src/cli/run.ts).
+await import(new URL(bundleIsFresh() ? "bundle/cli.mjs" : "cli/run.js", dist).href);

@@ -58,6 +58,7 @@ function checkGenerated() {
 }
 
 run("build", bin("tsc"), ["-p", "tsconfig.build.json"]);
+run("bundle (the CLI that bin/chassis.js runs)", process.execPath, ["scripts/bundle.mjs"]);
 run("type-check (src, tests, examples)", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]);
 run("lint and format", bin("biome"), ["check", "."]);
 run("import direction", bin("depcruise"), ["src", "--config", ".dependency-cruiser.cjs"]);

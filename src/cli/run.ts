@@ -1,7 +1,8 @@
 /**
  * @module cli/run
  * Runs the `chassis` command with this process's arguments and exits with its
- * status: the entry point of built images (`node .../chassis-ts/cli.mjs serve /app/model`).
+ * status: the entry point of built images (`node .../chassis-ts/cli.mjs serve /app/model`)
+ * and of bin/chassis.js (bundled as dist/bundle/cli.mjs, or dist/cli/run.js).
  */
 import { main } from "./main.js";
 

@@ -2,10 +2,13 @@
  * @module client/omi-client
  * OmiClient: a typed OMI client on @grpc/grpc-js for any ModzyModel server
  * (chassis-ts or Chassis). Calls reject with ChassisError, whose code is the
- * gRPC status.
+ * gRPC status. grpc-js is imported on the first call, not with this module:
+ * every model imports chassis-ts, whose entry exports this class, and
+ * `chassis serve` should not pay grpc-js's start-up time (~50 ms) for a client
+ * it never uses.
  */
 import { create } from "@bufbuild/protobuf";
-import { Client, credentials, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import type { Client, ServiceError } from "@grpc/grpc-js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import {
@@ -39,19 +42,20 @@ export interface RunOptions {
 const definition = grpcServiceDefinition(ModzyModel);
 const encoder = new TextEncoder();
 
+type GrpcJs = typeof import("@grpc/grpc-js");
+
 export class OmiClient {
   readonly address: string;
-  readonly #client: Client;
   readonly #timeoutMs: number;
+  readonly #maxMessageBytes: number;
+  /** The channel, made on the first call. */
+  #client: Promise<{ grpc: GrpcJs; client: Client }> | undefined;
+  #closed = false;
 
   constructor(options: OmiClientOptions = {}) {
     this.address = options.address ?? "localhost:45000";
     this.#timeoutMs = options.timeoutMs ?? 60_000;
-    const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
-    this.#client = new Client(this.address, credentials.createInsecure(), {
-      "grpc.max_receive_message_length": max,
-      "grpc.max_send_message_length": max,
-    });
+    this.#maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   }
 
   status(options: { timeoutMs?: number } = {}): Promise<StatusResponse> {
@@ -102,20 +106,38 @@ export class OmiClient {
   }
 
   close(): void {
-    this.#client.close();
+    this.#closed = true;
+    void this.#client?.then(({ client }) => client.close());
   }
 
-  #call<Res>(method: "Status" | "Run" | "Shutdown", request: unknown, timeoutMs?: number): Promise<Res> {
+  #connect(): Promise<{ grpc: GrpcJs; client: Client }> {
+    this.#client ??= import("@grpc/grpc-js").then((loaded) => {
+      // A CommonJS package: Node gives its exports as named exports and as `default`, esbuild's chunks only as `default`.
+      const grpc = (loaded as { default?: GrpcJs }).default ?? loaded;
+      const client = new grpc.Client(this.address, grpc.credentials.createInsecure(), {
+        "grpc.max_receive_message_length": this.#maxMessageBytes,
+        "grpc.max_send_message_length": this.#maxMessageBytes,
+      });
+      // Closed before the first call: calls fail as grpc-js fails them on a closed channel.
+      if (this.#closed) client.close();
+      return { grpc, client };
+    });
+    return this.#client;
+  }
+
+  async #call<Res>(method: "Status" | "Run" | "Shutdown", request: unknown, timeoutMs?: number): Promise<Res> {
     const { path, requestSerialize, responseDeserialize } = definition[method] as (typeof definition)[string];
+    const deadline = Date.now() + (timeoutMs ?? this.#timeoutMs);
+    const { grpc, client } = await this.#connect();
     return new Promise((resolve, reject) => {
-      this.#client.makeUnaryRequest(
+      client.makeUnaryRequest(
         path,
         requestSerialize,
         responseDeserialize,
         request,
-        { deadline: Date.now() + (timeoutMs ?? this.#timeoutMs) },
+        { deadline },
         (error: ServiceError | null, response?: unknown) => {
-          if (error) reject(callError(this.address, method, error));
+          if (error) reject(callError(grpc, this.address, method, error));
           else resolve(response as Res);
         },
       );
@@ -123,8 +145,8 @@ export class OmiClient {
   }
 }
 
-function callError(address: string, method: string, error: ServiceError): ChassisError {
-  const name = GrpcStatus[error.code] ?? String(error.code);
+function callError(grpc: GrpcJs, address: string, method: string, error: ServiceError): ChassisError {
+  const name = grpc.status[error.code] ?? String(error.code);
   // grpc-js appends an empty "Resolution note:" to connection errors.
   const details = (error.details || error.message).replace(/\.? ?Resolution note: *$/, "");
   return new ChassisError(error.code as number as Code, `${method} at ${address} failed: ${name}: ${details}`, {

@@ -1,19 +1,28 @@
 /**
  * @module server/load-module
  * Finds and imports a model module (TypeScript or JavaScript) and returns the
- * Model it exports. TypeScript is compiled on the fly by tsx's loader, so
- * `chassis serve model.ts` needs no build step.
+ * Model it exports. TypeScript is compiled by esbuild into a cached ES module
+ * beside the model (server/compile-model.ts), so `chassis serve model.ts`
+ * needs no build step; when that cache cannot be written, tsx's loader
+ * compiles it instead (slower to start).
  */
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Code } from "../core/code.js";
 import { ChassisError, isForeignChassisError } from "../core/error.js";
+import { type Logger, silentLogger } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
 import { isModel, type Model } from "../model/define.js";
+import { compileModel, ModelCompileError, TYPESCRIPT_FILE } from "./compile-model.js";
 
 /** Files looked for, in order, when the model path is a folder. */
 export const MODEL_FILES = ["model.ts", "model.mts", "model.js", "model.mjs", "index.ts", "index.mts", "index.js", "index.mjs"];
+
+export interface LoadModuleOptions {
+  /** Told when TypeScript falls back to tsx. @default silent */
+  log?: Logger;
+}
 
 let tsLoaderRegistered = false;
 
@@ -32,18 +41,12 @@ export function resolveModelFile(path: string): string {
   return found;
 }
 
-export async function loadModelModule(path: string): Promise<{ model: Model; file: string }> {
+export async function loadModelModule(path: string, options: LoadModuleOptions = {}): Promise<{ model: Model; file: string }> {
   const file = resolveModelFile(path);
-  if (/\.[mc]?tsx?$/.test(file) && !tsLoaderRegistered) {
-    // Both hooks: a .ts file in a package without "type": "module" is loaded through require.
-    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
-    esm.register();
-    cjs.register();
-    tsLoaderRegistered = true;
-  }
+  const url = TYPESCRIPT_FILE.test(file) ? await typeScriptUrl(file, path, options.log ?? silentLogger) : pathToFileURL(file).href;
   let exports: Record<string, unknown>;
   try {
-    exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    exports = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     // By name, not instanceof: a model may import another copy of chassis-ts (src/ under tsx, or its own node_modules).
     if ((error instanceof ChassisError || isForeignChassisError(error)) && error.code === Code.INVALID_ARGUMENT) {
@@ -60,4 +63,27 @@ export async function loadModelModule(path: string): Promise<{ model: Model; fil
     });
   }
   return { model, file };
+}
+
+/** The URL to import a TypeScript model from: its compiled module, or (if that fails for want of a cache) the file under tsx. */
+async function typeScriptUrl(file: string, path: string, log: Logger): Promise<string> {
+  try {
+    const { url } = await compileModel(file);
+    // As tsx did: stack traces name the model's .ts lines, not the compiled module's.
+    process.setSourceMapsEnabled(true);
+    return url;
+  } catch (error) {
+    if (error instanceof ModelCompileError) {
+      throw new ToolError("CHASSIS_MODULE_FAILED", `importing ${path} failed: ${error.message}`, { cause: error });
+    }
+    log.warn(`cannot cache the compiled model (${error instanceof Error ? error.message : String(error)}); compiling it with tsx instead`);
+  }
+  if (!tsLoaderRegistered) {
+    // Both hooks: a .ts file in a package without "type": "module" is loaded through require.
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    esm.register();
+    cjs.register();
+    tsLoaderRegistered = true;
+  }
+  return pathToFileURL(file).href;
 }

@@ -67,7 +67,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let forceClose = () => {};
   if (options.handleSignals) handleSignals(shutdown, closed, () => forceClose(), log);
 
-  const { model, file } = await loadModelModule(config.modelPath);
+  const { model, file } = await loadModelModule(config.modelPath, { log });
   const runtime = new Runtime(model, { log });
   const modelName = config.modelName ?? modelSlug(model.metadata.name);
   log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);

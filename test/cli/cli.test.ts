@@ -3,12 +3,28 @@
  * exit statuses of the tool error catalog (src/core/tool-error.ts).
  */
 import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { describe, test } from "node:test";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
 import { TOOL_ERRORS } from "../../src/core/tool-error.js";
-import { fixture, runCli, spawnServer } from "../helpers/server.js";
+import { CHASSIS_BIN, fixture, ROOT, runCli, runProcess, spawnServer } from "../helpers/server.js";
 
 const exit = (id: keyof typeof TOOL_ERRORS) => TOOL_ERRORS[id].exit;
+const scratch = mkdtempSync(join(tmpdir(), "chassis-cli-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Writes files (path -> text) into a new folder under the scratch folder and returns it. */
+function scratchFolder(name: string, files: Record<string, string>): string {
+  const dir = join(scratch, name);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, ".."), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
 
 describe("chassis (usage)", () => {
   test("--help prints usage and exits 0; no command exits 2; an unknown command names itself", async () => {
@@ -70,6 +86,32 @@ describe("chassis serve (start-up failures)", () => {
     assert.match(result.stderr, /version must not be empty/);
     assert.match(result.stderr, /inputs must list at least one input/);
     assert.match(result.stderr, /outputs\[0\]\.maxSize "lots" is not a size/);
+  });
+
+  test("a TypeScript model that does not compile exits 3 naming the file, line and column", async () => {
+    const dir = scratchFolder("broken", {
+      "syntax.ts": 'import { defineModel } from "chassis-ts";\nconst x: number = ;\n',
+      "missing.ts": 'import { defineModel } from "chassis-ts";\nimport { nope } from "no-such-package";\nexport default nope;\n',
+    });
+    const syntax = await runCli(["serve", join(dir, "syntax.ts")]);
+    assert.equal(syntax.code, exit("CHASSIS_MODULE_FAILED"));
+    assert.match(syntax.stderr, /\[CHASSIS_MODULE_FAILED\]: importing .*syntax\.ts failed: .*syntax\.ts:2:18: Unexpected ";"/);
+    const missing = await runCli(["serve", join(dir, "missing.ts")]);
+    assert.equal(missing.code, exit("CHASSIS_MODULE_FAILED"));
+    assert.match(missing.stderr, /missing\.ts failed: .*missing\.ts:2:21: Cannot find package "no-such-package"/);
+  });
+
+  test("where the compiled-model cache cannot be written, tsx compiles the model instead, with a warning", async () => {
+    const chassis = pathToFileURL(join(ROOT, "dist/index.js")).href;
+    const dir = scratchFolder("read-only-cache", {
+      "model.ts": `import { defineModel, type ModelItem } from "${chassis}";\nexport default defineModel({ name: "Echo", version: "1.0.0", inputs: [{ key: "input" }], outputs: [{ key: "results.json" }], predict: (item: ModelItem) => ({ "results.json": item.get("input") }) });\n`,
+      "package.json": '{ "type": "module" }',
+      node_modules: "a file where the cache folder would go",
+    });
+    const result = await runCli(["test", dir, "--input", "input=hi"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "item 0: ok\n  results.json: hi\n");
+    assert.match(result.stderr, /cannot cache the compiled model \(.*\); compiling it with tsx instead/);
   });
 
   test("a module without a model export exits 4 and says what to export", async () => {
@@ -162,5 +204,33 @@ describe("chassis client", () => {
     const result = await runCli(["client", "status", "--port", String(port), "--timeout", "2s"]);
     assert.equal(result.code, exit("CHASSIS_UNREACHABLE"));
     assert.match(result.stderr, /\[CHASSIS_UNREACHABLE\]: Status at localhost:\d+ failed: UNAVAILABLE/);
+  });
+});
+
+describe("bin/chassis.js", () => {
+  test("runs dist/bundle/cli.mjs while no file it was made from is newer, else dist/cli/run.js", async () => {
+    const dir = scratchFolder("bin", {
+      "package.json": '{ "type": "module" }',
+      "dist/cli/run.js": 'process.stdout.write("dist\\n");\n',
+      "dist/other.js": "",
+      "dist/bundle/cli.mjs": 'process.stdout.write("bundle\\n");\n',
+    });
+    mkdirSync(join(dir, "bin"));
+    copyFileSync(CHASSIS_BIN, join(dir, "bin/chassis.js"));
+    const builtAt = Date.now();
+    const past = new Date(builtAt - 60_000);
+    for (const file of ["dist/cli/run.js", "dist/other.js"]) utimesSync(join(dir, file), past, past);
+    const sources = (list: string[]) => writeFileSync(join(dir, "dist/bundle/sources.json"), JSON.stringify({ builtAt, sources: list }));
+    const which = async () => (await runProcess(process.execPath, [join(dir, "bin/chassis.js")], { timeoutMs: 10_000 })).stdout;
+
+    sources(["cli/run.js", "other.js"]);
+    assert.equal(await which(), "bundle\n");
+    const later = new Date(builtAt + 60_000);
+    utimesSync(join(dir, "dist/other.js"), later, later); // rebuilt by tsc after the bundle
+    assert.equal(await which(), "dist\n");
+    sources(["cli/run.js", "gone.js"]); // a source the bundle holds no longer exists
+    assert.equal(await which(), "dist\n");
+    rmSync(join(dir, "dist/bundle/sources.json"));
+    assert.equal(await which(), "dist\n");
   });
 });

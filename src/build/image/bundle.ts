@@ -9,11 +9,12 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 import { ToolError } from "../../core/tool-error.js";
 import { VERSION } from "../../core/version.js";
+import { buildFailureDetail, CHASSIS_PACKAGE, modelBuildOptions, packageName, REQUIRE_BANNER } from "../esbuild.js";
 
 /** An entry to put in a layer, at an absolute path inside the image. */
 export interface LayerFile {
@@ -42,10 +43,6 @@ export function nodeArch(platform: Platform): string {
   return platform.architecture === "amd64" ? "x64" : "arm64";
 }
 
-/** ESM bundles of CommonJS packages (grpc-js, onnxruntime-node) still need require(). */
-const REQUIRE_BANNER =
-  'import { createRequire as __chassisCreateRequire } from "node:module"; const require = __chassisCreateRequire(import.meta.url);';
-
 /** Where things live in the image. */
 export const IMAGE_PATHS = Object.freeze({
   app: "/app",
@@ -66,12 +63,21 @@ function copyOf(path: string, source: string): LayerFile {
   return { path, source, mode: stat.mode & 0o111 ? 0o755 : 0o644, size: stat.size };
 }
 
+/** A bundled chassis-ts: files by path relative to the package folder, and the files it was made from. */
+export interface RuntimePackage {
+  readonly files: ReadonlyArray<{ readonly path: string; readonly contents: Uint8Array }>;
+  /** Absolute paths of every file esbuild read (chassis-ts's dist/ and the packages it bundles). */
+  readonly inputs: readonly string[];
+}
+
 /**
- * The runtime layer: chassis-ts bundled as `/app/node_modules/chassis-ts`
- * (so a model's `import "chassis-ts"` resolves to it), plus the Swagger UI
- * assets that /docs serves.
+ * chassis-ts as one package of ES modules: `index.mjs` (the package entry,
+ * which a model's `import "chassis-ts"` resolves to), `cli.mjs` (the
+ * command) and the chunks they share, every dependency but tsx and esbuild
+ * inlined, and a package.json naming them. For an image's runtime layer
+ * (minified), and for `dist/bundle/`, which bin/chassis.js runs (scripts/bundle.mjs).
  */
-export async function bundleRuntime(): Promise<LayerFile[]> {
+export async function bundleRuntimePackage(options: { minify: boolean }): Promise<RuntimePackage> {
   const entry = (name: string) => {
     const built = join(PACKAGE_ROOT, "dist", `${name}.js`);
     if (existsSync(built)) return built;
@@ -88,18 +94,29 @@ export async function bundleRuntime(): Promise<LayerFile[]> {
     outExtension: { ".js": ".mjs" },
     chunkNames: "chunks/[name]-[hash]",
     write: false,
-    minify: true,
+    metafile: true,
+    minify: options.minify,
     legalComments: "linked",
-    // tsx compiles TypeScript models on the fly; an image holds a bundled model, so it is never loaded.
+    // A TypeScript model is compiled with esbuild (tsx if that fails); an image holds a bundled model, so neither is loaded there.
     external: ["tsx", "tsx/*", "esbuild"],
     banner: { js: REQUIRE_BANNER },
     logLevel: "silent",
   });
-  const files = result.outputFiles.map((out) =>
-    fileOf(`${IMAGE_PATHS.runtime}/${relative("/out", out.path).split(sep).join("/")}`, out.contents),
-  );
+  const files = result.outputFiles.map((out) => ({ path: relative("/out", out.path).split(sep).join("/"), contents: out.contents }));
   const pkg = { name: "chassis-ts", version: VERSION, type: "module", exports: { ".": "./index.mjs" } };
-  files.push(fileOf(`${IMAGE_PATHS.runtime}/package.json`, new TextEncoder().encode(`${JSON.stringify(pkg)}\n`)));
+  files.push({ path: "package.json", contents: new TextEncoder().encode(`${JSON.stringify(pkg)}\n`) });
+  // Metafile paths are relative to esbuild's working directory, the process's.
+  return { files, inputs: Object.keys(result.metafile.inputs).map((path) => resolve(path)) };
+}
+
+/**
+ * The runtime layer: chassis-ts bundled and minified as
+ * `/app/node_modules/chassis-ts` (so a model's `import "chassis-ts"` resolves
+ * to it), plus the Swagger UI assets that /docs serves.
+ */
+export async function bundleRuntime(): Promise<LayerFile[]> {
+  const { files: bundled } = await bundleRuntimePackage({ minify: true });
+  const files = bundled.map((file) => fileOf(`${IMAGE_PATHS.runtime}/${file.path}`, file.contents));
   const swagger = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
   for (const name of ["package.json", "swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "LICENSE"]) {
     if (existsSync(join(swagger, name))) files.push(copyOf(`/app/node_modules/swagger-ui-dist/${name}`, join(swagger, name)));
@@ -120,11 +137,6 @@ function isNativePackage(dir: string): boolean {
     return false;
   };
   return existsSync(join(dir, "binding.gyp")) || walk(dir, 0);
-}
-
-function packageName(specifier: string): string {
-  const parts = specifier.split("/");
-  return specifier.startsWith("@") ? `${parts[0]}/${parts[1]}` : (parts[0] as string);
 }
 
 function packageDir(name: string, from: string): string | undefined {
@@ -167,7 +179,7 @@ export async function bundleModel(modelFile: string, platform: Platform): Promis
       esbuild.onResolve({ filter: /^[^./]/ }, (args) => {
         if (args.path.startsWith("node:")) return undefined;
         const name = packageName(args.path);
-        if (name === "chassis-ts") return { path: args.path, external: true };
+        if (name === CHASSIS_PACKAGE) return { path: args.path, external: true };
         const dir = packageDir(name, args.resolveDir);
         if (dir && isNativePackage(dir)) {
           native.set(name, dir);
@@ -179,22 +191,9 @@ export async function bundleModel(modelFile: string, platform: Platform): Promis
   };
   let result: Awaited<ReturnType<typeof build>> & { outputFiles: NonNullable<Awaited<ReturnType<typeof build>>["outputFiles"]> };
   try {
-    result = (await build({
-      entryPoints: [modelFile],
-      bundle: true,
-      platform: "node",
-      target: "node20",
-      format: "esm",
-      outfile: "/out/model.mjs",
-      write: false,
-      banner: { js: REQUIRE_BANNER },
-      plugins: [findNative],
-      logLevel: "silent",
-    })) as typeof result;
+    result = (await build({ ...modelBuildOptions(modelFile, "/out/model.mjs"), plugins: [findNative] })) as typeof result;
   } catch (error) {
-    const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors ?? [];
-    const detail = errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)).join("; ");
-    throw new ToolError("CHASSIS_MODULE_FAILED", `bundling ${modelFile} failed: ${detail || (error as Error).message}`, { cause: error });
+    throw new ToolError("CHASSIS_MODULE_FAILED", `bundling ${modelFile} failed: ${buildFailureDetail(error)}`, { cause: error });
   }
   const model: LayerFile[] = result.outputFiles
     .filter((out) => out.path.endsWith(".mjs"))

@@ -1,0 +1,215 @@
+/**
+ * @module server/compile-model
+ * Compiles a TypeScript model module with esbuild into one ES module, cached
+ * beside the model, so `chassis serve model.ts` needs no build step and no
+ * loader hooks. (tsx's hooks, registered before, cost ~0.3 s of start-up:
+ * they run on a separate thread that every later import waited for.)
+ *
+ * - What is bundled: the model's own files, with the image builder's settings
+ *   (build/esbuild.ts). Packages stay imports that Node resolves when the
+ *   module runs, except packages whose entry is TypeScript, which are bundled.
+ *   `chassis-ts` becomes the URL of the running chassis-ts, so the model and
+ *   the server share one copy.
+ * - Where: `node_modules/.cache/chassis-ts/` in the model's folder, so a
+ *   package import resolves from there exactly as from the model's folder.
+ * - `import.meta.url`, `.filename` and `.dirname` are the entry file's, in
+ *   every bundled file: `new URL("./model.onnx", import.meta.url)` finds the
+ *   file beside the entry, as in an image, where the model's code becomes
+ *   `/app/model/model.mjs` with its data files beside it.
+ * - Reuse: `<key>.json` lists every file the compile read (from esbuild's
+ *   metafile) and each tsconfig.json, jsconfig.json and package.json from
+ *   those folders up, with a hash of their contents; the compiled module is
+ *   reused while that hash holds. A start-up with a valid cache reads and
+ *   hashes those files and imports the module; esbuild is not even imported.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Plugin } from "esbuild";
+import { buildFailureDetail, CHASSIS_PACKAGE, modelBuildOptions } from "../build/esbuild.js";
+
+/** Changes whenever the compile's settings do, so entries made with other settings are not reused. */
+const CACHE_FORMAT = "1";
+
+/** Where compiled models go, relative to the model's folder. */
+export const MODEL_CACHE_DIR = join("node_modules", ".cache", "chassis-ts");
+
+/** File names that a TypeScript model module may have. */
+export const TYPESCRIPT_FILE = /\.[mc]?tsx?$/;
+
+/** Files beside the model's sources that change how they compile or resolve. */
+const CONFIG_FILES = ["tsconfig.json", "jsconfig.json", "package.json"];
+
+export interface CompiledModel {
+  /** The compiled module, for import(). */
+  readonly url: string;
+  /** Whether an earlier compile was reused. */
+  readonly cached: boolean;
+}
+
+export interface CompileOptions {
+  /** What `import "chassis-ts"` becomes. @default the chassis-ts this module belongs to */
+  chassisUrl?: string | undefined;
+}
+
+/** The model's code does not compile: a syntax error, or an import that does not resolve. The message says where. */
+export class ModelCompileError extends Error {
+  override readonly name = "ModelCompileError";
+}
+
+interface Manifest {
+  readonly format: string;
+  /** Absolute paths of every file the compile depends on, sorted. */
+  readonly inputs: string[];
+  /** inputsHash(inputs) when the module was compiled. */
+  readonly hash: string;
+  /** The compiled module's file name, in the cache folder. */
+  readonly output: string;
+}
+
+/**
+ * Returns the compiled module for a TypeScript model file, compiling it if
+ * no valid one is cached. Throws ModelCompileError when the code does not
+ * compile, and the file system's error when the cache folder cannot be written.
+ */
+export async function compileModel(file: string, options: CompileOptions = {}): Promise<CompiledModel> {
+  const entry = resolve(file);
+  const cacheDir = join(dirname(entry), MODEL_CACHE_DIR);
+  const chassisUrl = "chassisUrl" in options ? options.chassisUrl : chassisEntryUrl();
+  const key = sha256(`${CACHE_FORMAT}\0${entry}\0${chassisUrl ?? ""}`).slice(0, 16);
+  const manifestFile = join(cacheDir, `${key}.json`);
+
+  const manifest = readManifest(manifestFile);
+  if (manifest && existsSync(join(cacheDir, manifest.output)) && inputsHash(manifest.inputs) === manifest.hash) {
+    return { url: pathToFileURL(join(cacheDir, manifest.output)).href, cached: true };
+  }
+
+  mkdirSync(cacheDir, { recursive: true });
+  const { build } = await import("esbuild");
+  const outfile = join(cacheDir, `${key}.mjs`);
+  let result: Awaited<ReturnType<typeof build<ReturnType<typeof modelBuildOptions> & { metafile: true }>>>;
+  try {
+    result = await build({
+      ...modelBuildOptions(entry, outfile),
+      metafile: true,
+      // Stack traces point into the model's sources (load-module turns source maps on).
+      sourcemap: "inline",
+      sourcesContent: false,
+      define: {
+        "import.meta.url": JSON.stringify(pathToFileURL(entry).href),
+        "import.meta.filename": JSON.stringify(entry),
+        "import.meta.dirname": JSON.stringify(dirname(entry)),
+      },
+      plugins: [packagesStayImports(chassisUrl)],
+    });
+  } catch (error) {
+    throw new ModelCompileError(buildFailureDetail(error), { cause: error });
+  }
+  const code = result.outputFiles.find((out) => out.path === outfile)?.contents;
+  if (!code) throw new Error(`esbuild wrote no ${outfile}`);
+
+  // Paths in the metafile are relative to esbuild's working directory (the process's).
+  const sources = Object.keys(result.metafile.inputs).map((path) => resolve(path));
+  const inputs = [...new Set([...sources, ...configFiles(sources)])].sort();
+  const hash = inputsHash(inputs);
+  const output = `${key}-${hash.slice(0, 16)}.mjs`;
+  writeAtomically(join(cacheDir, output), code);
+  writeAtomically(manifestFile, `${JSON.stringify({ format: CACHE_FORMAT, inputs, hash, output } satisfies Manifest)}\n`);
+  // Earlier compiles of this model are stale now.
+  for (const name of readdirSync(cacheDir)) {
+    if (name.startsWith(`${key}-`) && name.endsWith(".mjs") && name !== output) rmSync(join(cacheDir, name), { force: true });
+  }
+  return { url: pathToFileURL(join(cacheDir, output)).href, cached: false };
+}
+
+/** The entry of the chassis-ts this module belongs to (its package's own name resolves to it). */
+function chassisEntryUrl(): string | undefined {
+  try {
+    return import.meta.resolve(CHASSIS_PACKAGE);
+  } catch {
+    return undefined; // then the model's folder must provide chassis-ts, as for any package
+  }
+}
+
+const CHECKING = Symbol("chassis-resolve-check");
+
+/**
+ * Leaves package imports to Node, after checking with esbuild that they
+ * resolve, so a missing package fails here with the importing line rather
+ * than at run time. `chassis-ts` becomes chassisUrl; a package whose entry
+ * is TypeScript is bundled, since Node cannot run it.
+ */
+function packagesStayImports(chassisUrl: string | undefined): Plugin {
+  return {
+    name: "chassis-packages-stay-imports",
+    setup(esbuild) {
+      // Not relative, not absolute, not a package.json "imports" alias (#name): a package, a built-in or a URL.
+      esbuild.onResolve({ filter: /^[^./#]/ }, async (args) => {
+        if (args.pluginData === CHECKING) return undefined;
+        // node:fs, fs; and URLs (file:///..., data:...), which Node imports as they are.
+        if (isBuiltin(args.path) || /^[a-z][a-z\d+.-]*:/i.test(args.path)) return { path: args.path, external: true };
+        if (args.path === CHASSIS_PACKAGE && chassisUrl) return { path: chassisUrl, external: true };
+        const found = await esbuild.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: CHECKING,
+        });
+        if (found.errors.length > 0) return { errors: [{ text: `Cannot find package "${args.path}"` }] };
+        if (TYPESCRIPT_FILE.test(found.path)) return { path: found.path };
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/** tsconfig.json, jsconfig.json and package.json paths from each source's folder up to the root (present or not). */
+function configFiles(sources: string[]): string[] {
+  const dirs = new Set<string>();
+  for (const source of sources) {
+    for (let dir = dirname(source); !dirs.has(dir); dir = dirname(dir)) {
+      dirs.add(dir);
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return [...dirs].flatMap((dir) => CONFIG_FILES.map((name) => join(dir, name)));
+}
+
+/** One hash over every input's path and contents ("-" for a file that does not exist). */
+function inputsHash(inputs: readonly string[]): string {
+  const hash = createHash("sha256");
+  for (const path of inputs) {
+    let contents: Buffer | undefined;
+    try {
+      contents = readFileSync(path);
+    } catch {
+      contents = undefined;
+    }
+    hash.update(`${path}\0${contents ? sha256(contents) : "-"}\n`);
+  }
+  return hash.digest("hex");
+}
+
+function readManifest(path: string): Manifest | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(path, "utf8")) as Partial<Manifest>;
+    if (manifest.format !== CACHE_FORMAT || !Array.isArray(manifest.inputs)) return undefined;
+    if (typeof manifest.hash !== "string" || typeof manifest.output !== "string") return undefined;
+    return manifest as Manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Write, then rename: a process starting at the same time reads the old file or the new one, never half of one. */
+function writeAtomically(path: string, data: string | Uint8Array): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, data);
+  renameSync(temporary, path);
+}
+
+function sha256(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
