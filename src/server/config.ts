@@ -9,6 +9,7 @@ import { ToolError } from "../core/tool-error.js";
 import { DEFAULT_HTTP_PORT, DEFAULT_MAX_BODY_BYTES } from "../kserve/server.js";
 import { parseDuration, parseSize } from "../model/units.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OMI_PORT } from "../omi/server.js";
+import { MAX_WAIT_MS } from "../runtime/batcher.js";
 
 export type InterfaceName = "omi" | "kserve" | "both";
 export type LoadPolicy = "start" | "status";
@@ -48,6 +49,13 @@ export interface ServerConfig {
    * container's CPU quota). Images set `WORKERS=auto`. @default 1
    */
   readonly workers: number;
+  /**
+   * Batching across calls for predictBatch models (`BATCHING`,
+   * `--batching on|off`). @default undefined: the model's `batching.enabled` (on)
+   */
+  readonly batching: "on" | "off" | undefined;
+  /** Overrides the model's `batching.maxWaitMs` (`BATCH_MAX_WAIT`, `--batch-max-wait MS`). @default the model's (0) */
+  readonly batchMaxWaitMs: number | undefined;
 }
 
 /** Flag values as typed on the command line. */
@@ -64,6 +72,8 @@ export interface ServerFlags {
   "drain-timeout"?: string | undefined;
   "log-level"?: string | undefined;
   workers?: string | undefined;
+  batching?: string | undefined;
+  "batch-max-wait"?: string | undefined;
 }
 
 export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
@@ -79,6 +89,8 @@ export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
   "drain-timeout",
   "log-level",
   "workers",
+  "batching",
+  "batch-max-wait",
 ];
 
 /** KServe's spellings of our flags (it passes them to custom containers). */
@@ -205,6 +217,19 @@ export function resolveServerConfig(
     );
   }
 
+  const [batching, batchingFrom] = pick("batching", "BATCHING");
+  const [waitText, waitFrom] = pick("batch-max-wait", "BATCH_MAX_WAIT");
+  let batchMaxWaitMs: number | undefined;
+  if (waitText !== undefined) {
+    batchMaxWaitMs = Number(waitText);
+    if (!/^\d+(\.\d+)?$/.test(waitText) || batchMaxWaitMs > MAX_WAIT_MS) {
+      throw new ToolError(
+        "CHASSIS_USAGE",
+        `${waitFrom}="${waitText}" is not a wait in milliseconds (expected 0 to ${MAX_WAIT_MS}, e.g. 2)`,
+      );
+    }
+  }
+
   if (load === "status" && iface === "kserve") {
     throw new ToolError(
       "CHASSIS_USAGE",
@@ -225,6 +250,8 @@ export function resolveServerConfig(
     drainTimeoutMs,
     logLevel: oneOf(logLevel, logFrom, LOG_LEVELS),
     workers,
+    batching: batching === undefined ? undefined : oneOf(batching, batchingFrom, ["on", "off"] as const),
+    batchMaxWaitMs,
   });
 }
 

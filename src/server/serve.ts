@@ -68,7 +68,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   if (options.handleSignals) handleSignals(shutdown, closed, () => forceClose(), log);
 
   const { model, file } = await loadModelModule(config.modelPath, { log });
-  const runtime = new Runtime(model, { log });
+  const runtime = new Runtime(model, { log, batching: config.batching, batchMaxWaitMs: config.batchMaxWaitMs });
   const modelName = config.modelName ?? modelSlug(model.metadata.name);
   log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
   const metrics = new ServingMetrics(modelName);

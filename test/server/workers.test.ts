@@ -124,3 +124,16 @@ describe("serve --workers", () => {
     );
   });
 });
+
+describe("serve --batching, --batch-max-wait", () => {
+  test("values and refusals, from flags and the environment", () => {
+    assert.equal(resolveServerConfig("m", {}, {}).batching, undefined);
+    assert.equal(resolveServerConfig("m", { batching: "off" }, {}).batching, "off");
+    assert.equal(resolveServerConfig("m", {}, { BATCHING: "on", BATCH_MAX_WAIT: "2.5" }).batchMaxWaitMs, 2.5);
+    assert.throws(() => resolveServerConfig("m", { batching: "yes" }, {}), /--batching="yes" is not valid \(expected "on" or "off"\)/);
+    assert.throws(
+      () => resolveServerConfig("m", { "batch-max-wait": "70000" }, {}),
+      /--batch-max-wait="70000" is not a wait in milliseconds \(expected 0 to 60000/,
+    );
+  });
+});
