@@ -128,7 +128,10 @@ try {
     `# captured: gRPC ${JSON.stringify(stripDate(grpc.headers))} + ${grpc.body.length}-byte DATA + trailers ${JSON.stringify(grpc.trailers)}; ` +
       `REST ${rest.body.length}-byte body`,
   );
-  baseline = await startBaseline(cannedFile, profDir && args["profile-baseline"] ? ["--cpu-prof", "--cpu-prof-dir", join(profDir, "baseline")] : []);
+  baseline = await startBaseline(
+    cannedFile,
+    profDir && args["profile-baseline"] ? ["--cpu-prof", "--cpu-prof-dir", join(profDir, "baseline")] : [],
+  );
   const [baseOmi, baseHttp] = baseline.found.map(Number);
   console.log(`# baseline pid ${baseline.pid}: gRPC 127.0.0.1:${baseOmi}, REST 127.0.0.1:${baseHttp}`);
   const baseGrpc = await grpcRaw(baseOmi, "/ModzyModel/Run", grpc.body);
