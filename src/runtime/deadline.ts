@@ -33,15 +33,17 @@ export function isCancelled(cancel: Cancellation | undefined): boolean {
 /**
  * Runs `work` under the timeout and the caller's cancellation. `work` gets a
  * function that returns its own AbortSignal (ctx.signal), made only if it is
- * asked for. A synchronous result is returned as is: no timer, no listener,
- * no AbortController (a synchronous predict cannot be interrupted anyway).
+ * asked for. A synchronous result is returned as is, not even wrapped in a
+ * promise: no timer, no listener, no AbortController (a synchronous predict
+ * cannot be interrupted anyway). Throws (or rejects) with the work's error,
+ * DEADLINE_EXCEEDED or CANCELLED.
  */
-export async function withDeadline<T>(
+export function withDeadline<T>(
   work: (signal: () => AbortSignal) => T | Promise<T>,
   timeoutMs: number,
   timeoutText: string,
   parent?: Cancellation,
-): Promise<T> {
+): T | Promise<T> {
   if (isCancelled(parent)) throw cancelledError();
   let controller: AbortController | undefined;
   let stoppedBy: ChassisError | undefined;
@@ -54,13 +56,26 @@ export async function withDeadline<T>(
   };
   const result = work(signal);
   if (!isPromiseLike(result)) return result;
+  return race(result, timeoutMs, timeoutText, parent, (error) => {
+    stoppedBy = error;
+    controller?.abort(error);
+  });
+}
+
+/** The asynchronous case: the work's promise against the timer and the caller's signal. */
+async function race<T>(
+  result: Promise<T>,
+  timeoutMs: number,
+  timeoutText: string,
+  parent: Cancellation | undefined,
+  onStop: (error: ChassisError) => void,
+): Promise<T> {
   const parentSignal = parent?.signal;
   let timer: NodeJS.Timeout | undefined;
   let onParentAbort: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
     const stop = (error: ChassisError) => {
-      stoppedBy = error;
-      controller?.abort(error);
+      onStop(error);
       reject(error);
     };
     // setTimeout fires at once above 2^31-1 ms (~24.8 days); such a timeout is as good as none.
@@ -88,6 +103,6 @@ export async function withDeadline<T>(
   }
 }
 
-function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+export function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }

@@ -11,7 +11,7 @@ import type { Logger } from "../core/log.js";
 import type { BatchPredictDefinition, Model, PredictContext, SinglePredictDefinition } from "../model/define.js";
 import { ModelItem } from "../model/item.js";
 import type { ModelMetadata } from "../model/metadata.js";
-import { type Cancellation, withDeadline } from "./deadline.js";
+import { type Cancellation, isPromiseLike, withDeadline } from "./deadline.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { encodeOutputs } from "./validate.js";
 
@@ -47,7 +47,13 @@ export class DirectExecutor<S> implements ChunkExecutor {
     if (typeof definition.predictBatch === "function") {
       return this.#executeBatches(definition as BatchPredictDefinition<S>, items, signal);
     }
-    return Promise.all(items.map((item) => this.#executeOne(definition as SinglePredictDefinition<S>, item, signal)));
+    const single = definition as SinglePredictDefinition<S>;
+    if (items.length === 1) {
+      // The common call: one item, often a synchronous predict; no Promise.all, no extra promises.
+      const one = this.#executeOne(single, items[0] as RawItem, signal);
+      return isPromiseLike(one) ? one.then((outcome) => [outcome]) : Promise.resolve([one]);
+    }
+    return Promise.all(items.map((item) => this.#executeOne(single, item, signal)));
   }
 
   explain(items: readonly RawItem[], signal?: Cancellation): Promise<ExplainOutcome[]> {
@@ -75,17 +81,32 @@ export class DirectExecutor<S> implements ChunkExecutor {
     return new Context(this.#state, signal, this.#model.metadata, this.#log);
   }
 
-  async #executeOne(definition: SinglePredictDefinition<S>, raw: RawItem, signal?: Cancellation): Promise<ItemOutcome> {
+  /** One predict; synchronous when the predict is. Never throws. */
+  #executeOne(definition: SinglePredictDefinition<S>, raw: RawItem, signal?: Cancellation): ItemOutcome | Promise<ItemOutcome> {
     const { metadata } = this.#model;
     try {
       const item = new ModelItem(raw, metadata.inputs);
-      const result = await withDeadline(
+      const result = withDeadline(
         (deadline) => definition.predict(item, this.#context(deadline)),
         metadata.timeout.runMs,
         metadata.timeout.run,
         signal,
       );
-      return { ok: true, outputs: encodeOutputs(result, metadata) };
+      if (isPromiseLike(result)) {
+        return result.then(
+          (value) => this.#encoded(value),
+          (error: unknown) => failure(ChassisError.from(error)),
+        );
+      }
+      return this.#encoded(result);
+    } catch (error) {
+      return failure(ChassisError.from(error));
+    }
+  }
+
+  #encoded(result: unknown): ItemOutcome {
+    try {
+      return { ok: true, outputs: encodeOutputs(result, this.#model.metadata) };
     } catch (error) {
       return failure(ChassisError.from(error));
     }

@@ -128,16 +128,20 @@ export class Runtime<S = unknown> {
     this.#setState("loading");
     const started = performance.now();
     try {
-      const state = await withDeadline(
-        () => (definition.load ? definition.load({ metadata, log: this.#log }) : undefined) as S,
-        metadata.timeout.statusMs,
-        metadata.timeout.status,
-      ).catch((error: unknown) => {
-        const reason = ChassisError.from(error, Code.INTERNAL);
-        throw reason.code === Code.DEADLINE_EXCEEDED
-          ? new ChassisError(Code.DEADLINE_EXCEEDED, `load() did not finish within timeout.status (${metadata.timeout.status})`)
-          : reason;
-      });
+      const state = await Promise.resolve()
+        .then(() =>
+          withDeadline(
+            () => (definition.load ? definition.load({ metadata, log: this.#log }) : undefined) as S,
+            metadata.timeout.statusMs,
+            metadata.timeout.status,
+          ),
+        )
+        .catch((error: unknown) => {
+          const reason = ChassisError.from(error, Code.INTERNAL);
+          throw reason.code === Code.DEADLINE_EXCEEDED
+            ? new ChassisError(Code.DEADLINE_EXCEEDED, `load() did not finish within timeout.status (${metadata.timeout.status})`)
+            : reason;
+        });
       if (this.#state !== "loading") {
         // Drained while loading: release what the load made, and say the model is not serving.
         await this.model.definition.unload?.(state);

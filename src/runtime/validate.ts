@@ -8,32 +8,57 @@
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { describeKeys, json } from "../model/item.js";
-import type { ModelMetadata, OutputMetadata } from "../model/metadata.js";
+import type { InputMetadata, ModelMetadata, OutputMetadata } from "../model/metadata.js";
 import { formatBytes } from "../model/units.js";
 import type { RawItem } from "./outcome.js";
 
+/** Inputs and outputs by key, built once per model (metadata is frozen, so the index never goes stale). */
+interface Index {
+  readonly inputs: ReadonlyMap<string, InputMetadata>;
+  readonly required: readonly InputMetadata[];
+  readonly outputs: ReadonlyMap<string, OutputMetadata>;
+}
+const indexes = new WeakMap<ModelMetadata, Index>();
+
+function indexOf(metadata: ModelMetadata): Index {
+  let index = indexes.get(metadata);
+  if (!index) {
+    index = {
+      inputs: new Map(metadata.inputs.map((input) => [input.key, input])),
+      required: metadata.inputs.filter((input) => input.required),
+      outputs: new Map(metadata.outputs.map((output) => [output.key, output])),
+    };
+    indexes.set(metadata, index);
+  }
+  return index;
+}
+
 /** Returns the reason an item cannot be predicted, or undefined when it is fine. */
 export function checkItem(item: RawItem, metadata: ModelMetadata): ChassisError | undefined {
-  const problems: string[] = [];
+  const index = indexOf(metadata);
+  // The common case, a valid item, allocates nothing but the key list.
+  let problems: string[] | undefined;
+  const problem = (text: string) => {
+    problems ??= [];
+    problems.push(text);
+  };
   const keys = Object.keys(item);
   for (const key of keys) {
-    const input = metadata.inputs.find((candidate) => candidate.key === key);
+    const input = index.inputs.get(key);
     if (!input) {
-      problems.push(`unknown input "${key}"`);
+      problem(`unknown input "${key}"`);
       continue;
     }
     const size = item[key]?.byteLength ?? 0;
     if (size > input.maxBytes) {
-      problems.push(
-        `input "${key}" is ${formatBytes(size)} (${size} bytes), over its max_size of ${input.maxSize} (${input.maxBytes} bytes)`,
-      );
+      problem(`input "${key}" is ${formatBytes(size)} (${size} bytes), over its max_size of ${input.maxSize} (${input.maxBytes} bytes)`);
     }
   }
-  for (const input of metadata.inputs) {
-    if (input.required && !Object.hasOwn(item, input.key)) problems.push(`missing input "${input.key}"`);
+  for (const input of index.required) {
+    if (!Object.hasOwn(item, input.key)) problem(`missing input "${input.key}"`);
   }
-  if (keys.length === 0 && problems.length === 0) problems.push("the item has no inputs");
-  if (problems.length === 0) return undefined;
+  if (keys.length === 0 && !problems) problems = ["the item has no inputs"];
+  if (!problems) return undefined;
   const code = problems.some((p) => p.includes("over its max_size")) ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT;
   return new ChassisError(
     code,
@@ -59,33 +84,35 @@ export function encodeOutputs(result: unknown, metadata: ModelMetadata): Record<
       `predict returned ${describeValue(result)}; expected an object keyed by output (${metadata.outputs.map((o) => `"${o.key}"`).join(", ")})`,
     );
   }
+  const declared = indexOf(metadata).outputs;
   const outputs: Record<string, Uint8Array> = {};
-  for (const [key, value] of Object.entries(result)) {
-    const output = metadata.outputs.find((candidate) => candidate.key === key);
+  const values = result as Record<string, unknown>;
+  for (const key of Object.keys(values)) {
+    const output = declared.get(key);
     if (!output) {
       throw new ChassisError(
         Code.INTERNAL,
         `predict returned output "${key}", which the model does not declare (declared: ${metadata.outputs.map((o) => `"${o.key}"`).join(", ")})`,
       );
     }
-    if (value instanceof Uint8Array) outputs[key] = value;
-    else if (typeof value === "string") outputs[key] = encoder.encode(value);
-    else if (output.mediaType === "application/json") outputs[key] = encodeJson(value, key);
+    const value = values[key];
+    let bytes: Uint8Array;
+    if (value instanceof Uint8Array) bytes = value;
+    else if (typeof value === "string") bytes = encoder.encode(value);
+    else if (output.mediaType === "application/json") bytes = encodeJson(value, key);
     else {
       throw new ChassisError(
         Code.INTERNAL,
         `predict returned ${describeValue(value)} for output "${key}" (${output.mediaType}); expected bytes (Uint8Array) or a string`,
       );
     }
-  }
-  for (const [key, bytes] of Object.entries(outputs)) {
-    const output = metadata.outputs.find((candidate) => candidate.key === key) as OutputMetadata;
     if (bytes.byteLength > output.maxBytes) {
       throw new ChassisError(
         Code.INTERNAL,
         `predict returned ${formatBytes(bytes.byteLength)} (${bytes.byteLength} bytes) for output "${key}", over its max_size of ${output.maxSize}; raise maxSize in the model's outputs if that is expected`,
       );
     }
+    outputs[key] = bytes;
   }
   return outputs;
 }
