@@ -3,7 +3,7 @@
  * node:http plumbing: reading a body under a size limit without dropping the
  * keep-alive connection, and writing JSON or raw answers.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
@@ -62,12 +62,16 @@ export function sendText(
   contentType: string | undefined,
   headers?: Readonly<Record<string, string>>,
 ): void {
-  const body = typeof text === "string" ? Buffer.from(text) : text;
-  const head: Record<string, string | number> = { "content-length": body.byteLength, ...headers };
-  if (contentType) head["content-type"] = contentType;
+  // A flat header list, and a string body left as a string: node:http then sends head and body in one write.
+  const head: Array<string | number> = [
+    "content-length",
+    typeof text === "string" ? Buffer.byteLength(text) : text.byteLength,
+  ];
+  if (headers) for (const name of Object.keys(headers)) head.push(name, headers[name] as string);
+  if (contentType) head.push("content-type", contentType);
   coalesceWrites(res.socket);
-  res.writeHead(status, head);
-  res.end(body);
+  res.writeHead(status, head as unknown as OutgoingHttpHeaders);
+  res.end(text);
 }
 
 /**
