@@ -63,10 +63,7 @@ export function sendText(
   headers?: Readonly<Record<string, string>>,
 ): void {
   // A flat header list, and a string body left as a string: node:http then sends head and body in one write.
-  const head: Array<string | number> = [
-    "content-length",
-    typeof text === "string" ? Buffer.byteLength(text) : text.byteLength,
-  ];
+  const head: Array<string | number> = ["content-length", typeof text === "string" ? Buffer.byteLength(text) : text.byteLength];
   if (headers) for (const name of Object.keys(headers)) head.push(name, headers[name] as string);
   if (contentType) head.push("content-type", contentType);
   coalesceWrites(res.socket);
@@ -94,15 +91,24 @@ export function sendError(res: ServerResponse, error: HttpError): void {
   sendJson(res, error.status, error.body, error.headers);
 }
 
+const CANCEL = Symbol("chassis cancellation");
+type WatchedResponse = ServerResponse & { [CANCEL]?: LazyAbortSource };
+
 /**
- * Cancellation for a request's predict: aborted when the client goes away
- * before its answer. The signal is created only if a predict asks for it.
+ * The one "close" listener of a response: it aborts the request's
+ * cancellation when the client went away before the answer ("close" also
+ * follows every answered request), then calls `onClose`.
  */
-export function abortWhenClientLeaves(res: ServerResponse): LazyAbortSource {
+export function watchResponse(res: ServerResponse, onClose: () => void): void {
   const cancel = new LazyAbortSource();
-  // "close" also follows every answered request; only an unanswered one means the client went away.
-  res.once("close", () => {
+  (res as WatchedResponse)[CANCEL] = cancel;
+  res.on("close", () => {
     if (!res.writableFinished) cancel.abort();
+    onClose();
   });
-  return cancel;
+}
+
+/** The cancellation watchResponse made for this response; its signal is created only if a predict reads it. */
+export function cancellationOf(res: ServerResponse): LazyAbortSource {
+  return (res as WatchedResponse)[CANCEL] ?? new LazyAbortSource();
 }

@@ -24,7 +24,7 @@ import {
   routeNotFound,
   versioningNotSupported,
 } from "./errors.js";
-import { abortWhenClientLeaves, readBody, sendError, sendJson, sendText } from "./http.js";
+import { cancellationOf, readBody, sendError, sendJson, sendText, watchResponse } from "./http.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 import { openApiDocument, swaggerUiAsset, swaggerUiHtml } from "./openapi.js";
 import { instanceToItem, type OutputFormat, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
@@ -183,7 +183,7 @@ export class KServeServer {
     this.#inFlight++;
     // While draining, tell keep-alive clients to go elsewhere after this answer.
     if (this.#draining) res.shouldKeepAlive = false;
-    res.once("close", () => {
+    watchResponse(res, () => {
       this.#inFlight--;
       if (this.#inFlight === 0) this.#idle?.();
     });
@@ -297,7 +297,7 @@ export class KServeServer {
     const decoded = await this.#v1Decode(req, res, name);
     if (!decoded) return;
     const { metrics } = this.#options;
-    const cancel = abortWhenClientLeaves(res);
+    const cancel = cancellationOf(res);
     const started = performance.now();
     const outcomes = await this.#runtime.run(decoded.items, cancel);
     const failedAt = outcomes.findIndex((o) => !o.ok);

@@ -12,7 +12,7 @@ import type { ServingMetrics } from "../metrics/serving.js";
 import type { Failure } from "../runtime/outcome.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { httpErrorFor, modelNotFound, modelNotReady, versioningNotSupported } from "./errors.js";
-import { abortWhenClientLeaves, readBody, sendError, sendJson, sendText } from "./http.js";
+import { cancellationOf, readBody, sendError, sendJson, sendText } from "./http.js";
 import { JsonSyntaxError, parseJson } from "./json-bigint.js";
 import {
   decodeBinaryBody,
@@ -111,7 +111,7 @@ export class V2Handler {
       this.metrics.observe(this.metrics.preprocess, (performance.now() - started) / 1000);
     }
 
-    const cancel = abortWhenClientLeaves(res);
+    const cancel = cancellationOf(res);
     const predictStarted = performance.now();
     const outcomes = await this.runtime.run(items, cancel);
     const failedAt = outcomes.findIndex((o) => !o.ok);
