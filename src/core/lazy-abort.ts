@@ -10,6 +10,7 @@ export class LazyAbortSource {
   #controller: AbortController | undefined;
   #reason: unknown;
   #aborted = false;
+  #listeners: Set<() => void> | undefined;
 
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -28,5 +29,24 @@ export class LazyAbortSource {
     this.#aborted = true;
     this.#reason = reason;
     this.#controller?.abort(reason);
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners) for (const listener of listeners) listener();
+  }
+
+  /**
+   * Calls `listener` once on abort (at once if already aborted), without
+   * creating an AbortSignal; returns the function that unsubscribes it.
+   */
+  onAbort(listener: () => void): () => void {
+    if (this.#aborted) {
+      listener();
+      return noop;
+    }
+    this.#listeners ??= new Set();
+    this.#listeners.add(listener);
+    return () => this.#listeners?.delete(listener);
   }
 }
+
+function noop(): void {}

@@ -19,8 +19,10 @@
  * at once; its queued items never reach the model, and a running batch's
  * ctx.signal is aborted only when no caller still waits for it.
  */
+
+import { LazyAbortSource } from "../core/lazy-abort.js";
 import type { BatchingConfig } from "../model/define.js";
-import { type Cancellation, cancelledError, isCancelled } from "./deadline.js";
+import { type Cancellation, cancelledError, isCancelled, onCancel } from "./deadline.js";
 import type { ChunkExecutor, Executor } from "./executor.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 
@@ -37,8 +39,8 @@ interface Ticket {
   /** performance.now() when its items were queued (read only when maxWaitMs > 0). */
   readonly queuedAt: number;
   readonly resolve: (outcomes: ItemOutcome[]) => void;
-  /** The caller's signal, if it gave one. */
-  readonly signal: AbortSignal | undefined;
+  /** The caller's cancellation, if it gave one. */
+  readonly cancel: Cancellation | undefined;
   detach: (() => void) | undefined;
 }
 
@@ -50,8 +52,8 @@ interface Entry {
 
 interface Batch {
   readonly entries: readonly Entry[];
-  /** Aborts the batch's ctx.signal once no caller waits; none when one caller's own signal does (see #batchSignal). */
-  readonly controller: AbortController | undefined;
+  /** Aborts the batch's ctx.signal once no caller waits; none when one caller's own signal does (see batchCancellation). */
+  readonly controller: LazyAbortSource | undefined;
 }
 
 export class BatchingExecutor implements Executor {
@@ -85,8 +87,6 @@ export class BatchingExecutor implements Executor {
       // The fast path: what #pump would do at once, without a ticket; the caller's signal is the batch's.
       return this.#runAlone(items, cancel);
     }
-    // Queued: the caller's signal is needed now, to take its items back if it goes away.
-    const signal = cancel?.signal;
     return new Promise<ItemOutcome[]>((resolve) => {
       const ticket: Ticket = {
         outcomes: new Array(items.length),
@@ -94,17 +94,14 @@ export class BatchingExecutor implements Executor {
         done: false,
         queuedAt: maxWaitMs > 0 ? performance.now() : 0,
         resolve,
-        signal,
+        cancel,
         detach: undefined,
       };
       items.forEach((raw, index) => {
         this.#queue.push({ ticket, index, raw });
       });
-      if (signal) {
-        const onAbort = () => this.#cancel(ticket);
-        signal.addEventListener("abort", onAbort, { once: true });
-        ticket.detach = () => signal.removeEventListener("abort", onAbort);
-      }
+      // Queued: take its items back if the caller goes away (no AbortSignal is made for that).
+      ticket.detach = onCancel(cancel, () => this.#cancel(ticket));
       this.#pump();
     });
   }
@@ -150,13 +147,13 @@ export class BatchingExecutor implements Executor {
   }
 
   async #dispatch(entries: Entry[]): Promise<void> {
-    const [signal, controller] = batchSignal(entries);
+    const [cancel, controller] = batchCancellation(entries);
     const batch: Batch = { entries, controller };
     this.#running.add(batch);
     try {
       const outcomes = await this.#inner.predictChunk(
         entries.map((entry) => entry.raw),
-        signal ? { signal } : undefined,
+        cancel,
       );
       entries.forEach((entry, i) => {
         this.#answer(entry.ticket, entry.index, outcomes[i] as ItemOutcome);
@@ -190,25 +187,25 @@ export class BatchingExecutor implements Executor {
     }
     this.#finish(ticket);
     for (const { controller, entries } of this.#running) {
-      if (controller && !controller.signal.aborted && entries.every((entry) => entry.ticket.done)) controller.abort(reason);
+      if (controller && !controller.aborted && entries.every((entry) => entry.ticket.done)) controller.abort(reason);
     }
   }
 }
 
 /**
- * The signal of a batch's predictBatch call, which must abort once no caller
- * waits for the batch. The lone caller's own signal does that without a new
- * AbortController (the common case at low load); a caller without a signal
- * never goes away, so a batch holding one needs no signal at all.
+ * The cancellation of a batch's predictBatch call, which must abort once no
+ * caller waits for the batch. The lone caller's own does that (the common
+ * case at low load); a caller that cannot go away makes a batch holding it
+ * need none; otherwise the batch gets its own, aborted by #cancel.
  */
-function batchSignal(entries: readonly Entry[]): [AbortSignal | undefined, AbortController | undefined] {
+function batchCancellation(entries: readonly Entry[]): [Cancellation | undefined, LazyAbortSource | undefined] {
   const first = (entries[0] as Entry).ticket;
   let lone = true;
   for (const { ticket } of entries) {
-    if (!ticket.signal) return [undefined, undefined];
+    if (!ticket.cancel) return [undefined, undefined];
     if (ticket !== first) lone = false;
   }
-  if (lone) return [first.signal, undefined];
-  const controller = new AbortController();
-  return [controller.signal, controller];
+  if (lone) return [first.cancel, undefined];
+  const controller = new LazyAbortSource();
+  return [controller, controller];
 }

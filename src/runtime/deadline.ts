@@ -24,6 +24,22 @@ export function cancelledError(): ChassisError {
 export interface Cancellation {
   readonly signal?: AbortSignal | undefined;
   readonly aborted?: boolean;
+  /** When given, subscribes to the abort without creating an AbortSignal; returns the unsubscribe function. */
+  onAbort?(listener: () => void): () => void;
+}
+
+/** Calls `listener` when the caller goes away; returns the unsubscribe function, or undefined when it cannot go away. */
+export function onCancel(cancel: Cancellation | undefined, listener: () => void): (() => void) | undefined {
+  if (!cancel) return undefined;
+  if (cancel.onAbort) return cancel.onAbort(listener);
+  const signal = cancel.signal;
+  if (!signal) return undefined;
+  if (signal.aborted) {
+    listener();
+    return undefined;
+  }
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
 }
 
 export function isCancelled(cancel: Cancellation | undefined): boolean {
@@ -70,9 +86,8 @@ async function race<T>(
   parent: Cancellation | undefined,
   onStop: (error: ChassisError) => void,
 ): Promise<T> {
-  const parentSignal = parent?.signal;
   let timer: NodeJS.Timeout | undefined;
-  let onParentAbort: (() => void) | undefined;
+  let unsubscribe: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
     const stop = (error: ChassisError) => {
       onStop(error);
@@ -86,20 +101,14 @@ async function race<T>(
         timeoutMs,
       );
     }
-    if (parentSignal) {
-      if (parentSignal.aborted) stop(cancelledError());
-      else {
-        onParentAbort = () => stop(cancelledError());
-        parentSignal.addEventListener("abort", onParentAbort, { once: true });
-      }
-    }
+    unsubscribe = onCancel(parent, () => stop(cancelledError()));
   });
   try {
     // Promise.race also handles a late rejection of an abandoned predict.
     return await Promise.race([result, stopped]);
   } finally {
     clearTimeout(timer);
-    if (parentSignal && onParentAbort) parentSignal.removeEventListener("abort", onParentAbort);
+    unsubscribe?.();
   }
 }
 

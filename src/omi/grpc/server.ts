@@ -27,6 +27,8 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Whether `signal` is (or would be born) aborted, without creating it. */
   readonly aborted: boolean;
+  /** Calls `listener` on abort without creating the signal; returns the unsubscribe function. */
+  onAbort(listener: () => void): () => void;
 }
 
 /** Decoded request bytes in, encoded response bytes out; a thrown ChassisError becomes the gRPC status. */
@@ -296,6 +298,10 @@ class Call implements BidiCall {
 
   get aborted(): boolean {
     return this.#cancel.aborted;
+  }
+
+  onAbort(listener: () => void): () => void {
+    return this.#cancel.onAbort(listener);
   }
 
   startDeadline(ms: number, header: string): void {
