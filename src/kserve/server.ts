@@ -68,6 +68,9 @@ interface Route {
   readonly methods: Readonly<Record<string, Handler>>;
 }
 
+/** Paths whose route is remembered (handlers only read the match's groups). */
+const ROUTE_CACHE_SIZE = 64;
+
 export class KServeServer {
   readonly #runtime: Runtime;
   readonly #options: Required<Omit<KServeServerOptions, "log">> & { log: Logger };
@@ -217,10 +220,18 @@ export class KServeServer {
     }
   }
 
+  readonly #routeCache = new Map<string, [Route, RegExpExecArray]>();
+
   #route(path: string): [Route, RegExpExecArray] | undefined {
+    const cached = this.#routeCache.get(path);
+    if (cached) return cached;
     for (const route of this.#routes) {
       const match = route.pattern.exec(path);
-      if (match) return [route, match];
+      if (match) {
+        // The few paths clients use again and again skip the regex walk; bounded, so odd paths cannot grow it.
+        if (this.#routeCache.size < ROUTE_CACHE_SIZE) this.#routeCache.set(path, [route, match]);
+        return [route, match];
+      }
     }
     return undefined;
   }
