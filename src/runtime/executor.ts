@@ -16,8 +16,11 @@ import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./
 import { encodeOutputs } from "./validate.js";
 
 export interface Executor {
-  /** Predicts valid items; returns exactly one outcome per item, in order. Never throws. */
-  execute(items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]>;
+  /**
+   * Predicts valid items; returns exactly one outcome per item, in order
+   * (directly when every predict was synchronous). Never throws.
+   */
+  execute(items: readonly RawItem[], signal?: Cancellation): ItemOutcome[] | Promise<ItemOutcome[]>;
   /** Explains valid items with the model's explain function (which must exist). Never throws. */
   explain(items: readonly RawItem[], signal?: Cancellation): Promise<ExplainOutcome[]>;
 }
@@ -42,7 +45,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     this.#log = log;
   }
 
-  execute(items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
+  execute(items: readonly RawItem[], signal?: Cancellation): ItemOutcome[] | Promise<ItemOutcome[]> {
     const definition = this.#model.definition;
     if (typeof definition.predictBatch === "function") {
       return this.#executeBatches(definition as BatchPredictDefinition<S>, items, signal);
@@ -51,7 +54,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     if (items.length === 1) {
       // The common call: one item, often a synchronous predict; no Promise.all, no extra promises.
       const one = this.#executeOne(single, items[0] as RawItem, signal);
-      return isPromiseLike(one) ? one.then((outcome) => [outcome]) : Promise.resolve([one]);
+      return isPromiseLike(one) ? one.then((outcome) => [outcome]) : [one];
     }
     return Promise.all(items.map((item) => this.#executeOne(single, item, signal)));
   }

@@ -17,7 +17,7 @@ import { type Logger, silentLogger } from "../core/log.js";
 import type { Model } from "../model/define.js";
 import type { ModelMetadata } from "../model/metadata.js";
 import { BatchingExecutor, MAX_WAIT_MS } from "./batcher.js";
-import { type Cancellation, withDeadline } from "./deadline.js";
+import { type Cancellation, isPromiseLike, withDeadline } from "./deadline.js";
 import { DirectExecutor, type Executor } from "./executor.js";
 import { type ExplainOutcome, type Failure, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { checkItem } from "./validate.js";
@@ -195,44 +195,62 @@ export class Runtime<S = unknown> {
     return this.#admit(items, (executor, valid) => executor.explain(valid, perItemCancellation(options, valid.length)));
   }
 
-  /** Shared by run() and explain(): readiness, in-flight accounting, per-item validation. */
-  async #admit<T extends { readonly ok: boolean }>(
+  /**
+   * Shared by run() and explain(): readiness, in-flight accounting, per-item
+   * validation. Written without async/await: a call whose predicts all
+   * finished synchronously settles through a single promise.
+   */
+  #admit<T extends { readonly ok: boolean }>(
     items: readonly RawItem[],
-    work: (executor: Executor, valid: RawItem[]) => Promise<T[]>,
+    work: (executor: Executor, valid: RawItem[]) => T[] | Promise<T[]>,
   ): Promise<Array<T | Failure>> {
     const executor = this.#executor;
     if (this.#state !== "ready" || !executor) {
       const reason = this.#notReadyError();
-      return items.map(() => failure(reason));
+      return Promise.resolve(items.map(() => failure(reason)));
     }
     this.#inFlight++;
-    try {
-      const outcomes: Array<T | Failure> = new Array(items.length);
-      const valid: RawItem[] = [];
-      const validAt: number[] = [];
-      items.forEach((item, i) => {
-        const problem = checkItem(item, this.model.metadata);
-        if (problem) outcomes[i] = failure(problem);
-        else {
-          valid.push(item);
-          validAt.push(i);
-        }
-      });
-      if (valid.length > 0) {
-        const done = await work(executor, valid);
-        done.forEach((outcome, j) => {
-          outcomes[validAt[j] as number] = outcome;
-        });
+    const outcomes: Array<T | Failure> = new Array(items.length);
+    const valid: RawItem[] = [];
+    const validAt: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as RawItem;
+      const problem = checkItem(item, this.model.metadata);
+      if (problem) outcomes[i] = failure(problem);
+      else {
+        valid.push(item);
+        validAt.push(i);
       }
+    }
+    const finish = (done: readonly T[] | undefined): Array<T | Failure> => {
+      this.#release();
+      if (done) for (let j = 0; j < done.length; j++) outcomes[validAt[j] as number] = done[j] as T;
       for (const outcome of outcomes) {
         const error = outcome.ok ? undefined : (outcome as Failure).error;
         if (error?.code === Code.DEADLINE_EXCEEDED) this.#log.warn(error.message);
       }
       return outcomes;
-    } finally {
-      this.#inFlight--;
-      if (this.#inFlight === 0) this.#whenIdle?.();
+    };
+    if (valid.length === 0) return Promise.resolve(finish(undefined));
+    let done: T[] | Promise<T[]>;
+    try {
+      done = work(executor, valid);
+    } catch (error) {
+      this.#release();
+      return Promise.reject(error);
     }
+    if (isPromiseLike(done)) {
+      return done.then(finish, (error: unknown) => {
+        this.#release();
+        throw error;
+      });
+    }
+    return Promise.resolve(finish(done));
+  }
+
+  #release(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0) this.#whenIdle?.();
   }
 
   #notReadyError(): ChassisError {
