@@ -210,6 +210,7 @@ export class Runtime<S = unknown> {
       return Promise.resolve(items.map(() => failure(reason)));
     }
     this.#inFlight++;
+    if (items.length === 1) return this.#admitOne(items[0] as RawItem, executor, work);
     const outcomes: Array<T | Failure> = new Array(items.length);
     const valid: RawItem[] = [];
     const validAt: number[] = [];
@@ -232,9 +233,36 @@ export class Runtime<S = unknown> {
       return outcomes;
     };
     if (valid.length === 0) return Promise.resolve(finish(undefined));
-    let done: T[] | Promise<T[]>;
+    return this.#settle(() => work(executor, valid), finish);
+  }
+
+  /** #admit for the common call of one item, without the bookkeeping arrays. */
+  #admitOne<T extends { readonly ok: boolean }>(
+    item: RawItem,
+    executor: Executor,
+    work: (executor: Executor, valid: RawItem[]) => T[] | Promise<T[]>,
+  ): Promise<Array<T | Failure>> {
+    const problem = checkItem(item, this.model.metadata);
+    if (problem) {
+      this.#release();
+      return Promise.resolve([failure(problem)]);
+    }
+    const finish = (done: T[]): T[] => {
+      this.#release();
+      const outcome = done[0] as T;
+      if (!outcome.ok && (outcome as unknown as Failure).error.code === Code.DEADLINE_EXCEEDED) {
+        this.#log.warn((outcome as unknown as Failure).error.message);
+      }
+      return done;
+    };
+    return this.#settle(() => work(executor, [item]), finish);
+  }
+
+  /** Runs the work; `finish` (which releases the call) gets its result, synchronously when it was; a failure releases too. */
+  #settle<T, R>(run: () => T | Promise<T>, finish: (done: T) => R): Promise<R> {
+    let done: T | Promise<T>;
     try {
-      done = work(executor, valid);
+      done = run();
     } catch (error) {
       this.#release();
       return Promise.reject(error);

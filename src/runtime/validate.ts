@@ -42,8 +42,10 @@ export function checkItem(item: RawItem, metadata: ModelMetadata): ChassisError 
     problems ??= [];
     problems.push(text);
   };
-  const keys = Object.keys(item);
-  for (const key of keys) {
+  let keyCount = 0;
+  // for...in rather than Object.keys: no array for the common, valid item (RawItems are plain objects).
+  for (const key in item) {
+    keyCount++;
     const input = index.inputs.get(key);
     if (!input) {
       problem(`unknown input "${key}"`);
@@ -57,8 +59,9 @@ export function checkItem(item: RawItem, metadata: ModelMetadata): ChassisError 
   for (const input of index.required) {
     if (!Object.hasOwn(item, input.key)) problem(`missing input "${input.key}"`);
   }
-  if (keys.length === 0 && !problems) problems = ["the item has no inputs"];
+  if (keyCount === 0 && !problems) problems = ["the item has no inputs"];
   if (!problems) return undefined;
+  const keys = Object.keys(item);
   const code = problems.some((p) => p.includes("over its max_size")) ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT;
   return new ChassisError(
     code,
@@ -87,7 +90,8 @@ export function encodeOutputs(result: unknown, metadata: ModelMetadata): Record<
   const declared = indexOf(metadata).outputs;
   const outputs: Record<string, Uint8Array> = {};
   const values = result as Record<string, unknown>;
-  for (const key of Object.keys(values)) {
+  for (const key in values) {
+    if (!Object.hasOwn(values, key)) continue;
     const output = declared.get(key);
     if (!output) {
       throw new ChassisError(
