@@ -15,7 +15,7 @@ import { FramedMessage, PREFIX_BYTES } from "./grpc/frame.js";
 import { GrpcServer } from "./grpc/server.js";
 import { HealthService, ServingStatus } from "./health.js";
 import { ReflectionService } from "./reflection.js";
-import { decodeRunRequest, encodeRunResponse } from "./run-codec.js";
+import { decodeRunRequest, encodeRunResponse, type RunReply } from "./run-codec.js";
 import { OmiService } from "./service.js";
 
 export interface OmiServerOptions {
@@ -65,12 +65,7 @@ export class OmiServer {
     });
     // The hot path: hand-written codec (omi/run-codec), no protobuf-es message objects; the reply is encoded
     // straight into its gRPC frame.
-    this.#server.unary(path("Run"), async (bytes, call) => {
-      const frame = encodeRunResponse(await service.run(decodeRunRequest(bytes).items, call), PREFIX_BYTES);
-      frame[0] = 0;
-      frame.writeUInt32BE(frame.length - PREFIX_BYTES, 1);
-      return new FramedMessage(frame);
-    });
+    this.#server.unary(path("Run"), (bytes, call) => service.run(decodeRunRequest(bytes).items, call).then(framedRunResponse));
     this.#server.unary(path("Shutdown"), () => encodeResponse(ShutdownResponseSchema, service.shutdown()), { emptyRequestOk: true });
 
     this.health = new HealthService([ModzyModel.typeName]);
@@ -125,6 +120,14 @@ export class OmiServer {
   get runtime(): Runtime {
     return this.#runtime;
   }
+}
+
+/** A RunResponse encoded straight into its gRPC frame (5-byte prefix, then the message). */
+function framedRunResponse(reply: RunReply): FramedMessage {
+  const frame = encodeRunResponse(reply, PREFIX_BYTES);
+  frame[0] = 0;
+  frame.writeUInt32BE(frame.length - PREFIX_BYTES, 1);
+  return new FramedMessage(frame);
 }
 
 /** The port could not be bound (usually: already in use). */

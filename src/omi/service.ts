@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServingMetrics } from "../metrics/serving.js";
 import type { ModelMetadata } from "../model/metadata.js";
-import type { RawItem } from "../runtime/outcome.js";
+import type { ItemOutcome, RawItem } from "../runtime/outcome.js";
 import type { RunOptions, Runtime } from "../runtime/runtime.js";
 import { type ShutdownResponse, ShutdownResponseSchema, type StatusResponse, StatusResponseSchema } from "./gen/model_pb.js";
 import type { RunReply } from "./run-codec.js";
@@ -65,10 +65,14 @@ export class OmiService {
    * (Chassis returned 0 outputs).
    */
   /** `options.signal` may be a getter: the runtime reads it only when a predict needs it. */
-  async run(items: readonly RawItem[], options: RunOptions = {}): Promise<RunReply> {
+  run(items: readonly RawItem[], options: RunOptions = {}): Promise<RunReply> {
     const ready = this.#runtime.state === "ready";
     const started = performance.now();
-    const outcomes = await this.#runtime.run(items, options);
+    // .then rather than async/await: one promise fewer on the hot path.
+    return this.#runtime.run(items, options).then((outcomes) => this.#reply(outcomes, ready, started));
+  }
+
+  #reply(outcomes: ItemOutcome[], ready: boolean, started: number): RunReply {
     let failed = 0;
     const outputs = outcomes.map((outcome) => {
       if (outcome.ok) return { output: outcome.outputs, success: true };
