@@ -32,6 +32,13 @@ module.exports = {
       to: { path: "^src/kserve/" },
     },
     {
+      name: "servers-do-not-use-grpc-js",
+      comment: "The OMI server runs on its own transport (src/omi/grpc); grpc-js is the client's (docs/dependencies.md).",
+      severity: "error",
+      from: { path: "^src/(omi|kserve|server|runtime)/" },
+      to: { path: "@grpc/grpc-js" },
+    },
+    {
       name: "kserve-does-not-import-omi",
       severity: "error",
       from: { path: "^src/kserve/" },

@@ -20,7 +20,7 @@ import {
   StatusRequestSchema,
   type StatusResponse,
 } from "../omi/gen/model_pb.js";
-import { grpcServiceDefinition } from "../omi/grpc-service.js";
+import { grpcServiceDefinition } from "./grpc-service.js";
 
 export type { RunResponse, ShutdownResponse, StatusResponse };
 

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Client, credentials, status as GrpcStatus } from "@grpc/grpc-js";
+import { grpcServiceDefinition } from "../../src/client/grpc-service.js";
 import { OmiClient } from "../../src/client/omi-client.js";
 import { Code } from "../../src/core/code.js";
 import type { ChassisError } from "../../src/core/error.js";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../../src/omi/gen/grpc/health/v1/health_pb.js";
-import { grpcServiceDefinition } from "../../src/omi/grpc-service.js";
 import type { RunningServer } from "../../src/server/serve.js";
 import { fixture, ROOT, startInProcess } from "../helpers/server.js";
 

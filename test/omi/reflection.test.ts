@@ -10,13 +10,13 @@ import { after, before, describe, test } from "node:test";
 import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Client, credentials } from "@grpc/grpc-js";
+import { grpcServiceDefinition } from "../../src/client/grpc-service.js";
 import {
   ServerReflection,
   type ServerReflectionRequest,
   ServerReflectionRequestSchema,
   type ServerReflectionResponse,
 } from "../../src/omi/gen/grpc/reflection/v1/reflection_pb.js";
-import { grpcServiceDefinition } from "../../src/omi/grpc-service.js";
 import type { RunningServer } from "../../src/server/serve.js";
 import { ROOT, startInProcess } from "../helpers/server.js";
 

@@ -1,8 +1,9 @@
 /**
- * @module omi/grpc-service
+ * @module client/grpc-service
  * Turns a protobuf-es service descriptor into a @grpc/grpc-js
- * ServiceDefinition, so the server and the client share one source of truth:
+ * ServiceDefinition for OmiClient (and tests), from one source of truth:
  * the generated code from proto/ (no proto-loader or protobufjs at run time).
+ * Only the client uses grpc-js; the server has its own transport (omi/grpc).
  */
 import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
