@@ -226,10 +226,7 @@ export class Runtime<S = unknown> {
     const finish = (done: readonly T[] | undefined): Array<T | Failure> => {
       this.#release();
       if (done) for (let j = 0; j < done.length; j++) outcomes[validAt[j] as number] = done[j] as T;
-      for (const outcome of outcomes) {
-        const error = outcome.ok ? undefined : (outcome as Failure).error;
-        if (error?.code === Code.DEADLINE_EXCEEDED) this.#log.warn(error.message);
-      }
+      for (const outcome of outcomes) this.#warnIfLate(outcome);
       return outcomes;
     };
     if (valid.length === 0) return Promise.resolve(finish(undefined));
@@ -249,10 +246,7 @@ export class Runtime<S = unknown> {
     }
     const finish = (done: T[]): T[] => {
       this.#release();
-      const outcome = done[0] as T;
-      if (!outcome.ok && (outcome as unknown as Failure).error.code === Code.DEADLINE_EXCEEDED) {
-        this.#log.warn((outcome as unknown as Failure).error.message);
-      }
+      this.#warnIfLate(done[0] as T);
       return done;
     };
     return this.#settle(() => work(executor, [item]), finish);
@@ -274,6 +268,12 @@ export class Runtime<S = unknown> {
       });
     }
     return Promise.resolve(finish(done));
+  }
+
+  /** A predict that ran past timeout.run is logged: the caller only sees its item fail. */
+  #warnIfLate(outcome: { readonly ok: boolean }): void {
+    const error = outcome.ok ? undefined : (outcome as Failure).error;
+    if (error?.code === Code.DEADLINE_EXCEEDED) this.#log.warn(error.message);
   }
 
   #release(): void {
