@@ -412,10 +412,8 @@ class Call implements BidiCall {
 
   end(error?: unknown): void {
     if (this.#done) return;
-    this.#done = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    const stream = this.#stream;
-    if (stream.destroyed) return;
+    const stream = this.#answering();
+    if (!stream) return;
     if (error === undefined) {
       if (!stream.headersSent) this.#respondHeaders();
       stream.end();
@@ -428,6 +426,13 @@ class Call implements BidiCall {
     }
     this.#pendingTrailers = { "grpc-status": String(reason.code), "grpc-message": encodeGrpcMessage(reason.message) };
     stream.end();
+  }
+
+  /** Marks the call answered and stops its deadline; the stream to answer on, or undefined when the client is gone. */
+  #answering(): ServerHttp2Stream | undefined {
+    this.#done = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    return this.#stream.destroyed ? undefined : this.#stream;
   }
 
   #respondHeaders(): void {
@@ -444,10 +449,8 @@ class Call implements BidiCall {
       this.end(this.#tooLarge(size));
       return;
     }
-    this.#done = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    const stream = this.#stream;
-    if (stream.destroyed) return;
+    const stream = this.#answering();
+    if (!stream) return;
     stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     stream.once("wantTrailers", sendOkTrailers);
     stream.end(message instanceof FramedMessage ? message.frame : frameMessage(message));
