@@ -449,7 +449,11 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
 }
 
-/** Parses h2load's summary and its --log-file (one line per request: start, status, duration in microseconds). */
+/**
+ * Parses h2load's summary and, when given, its --log-file (one line per
+ * request: start, status, duration in microseconds; without it there are no
+ * percentiles).
+ */
 export function parseH2load(stdout, logFile) {
   const num = (re) => {
     const m = stdout.match(re);
@@ -457,7 +461,7 @@ export function parseH2load(stdout, logFile) {
   };
   const durations = [];
   let ok2xx = 0;
-  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+  for (const line of logFile ? readFileSync(logFile, "utf8").split("\n") : []) {
     if (!line) continue;
     const [, status, us] = line.split("\t");
     durations.push(Number(us) / 1000);
@@ -472,6 +476,7 @@ export function parseH2load(stdout, logFile) {
     errored: num(/(\d+) errored/),
     timeout: num(/(\d+) timeout/),
     status2xx: num(/status codes: (\d+) 2xx/),
+    statusOther: ["3xx", "4xx", "5xx"].reduce((sum, kind) => sum + num(new RegExp(`status codes: .*?(\\d+) ${kind}`)), 0),
     dataBytes: num(/traffic: .*?, [\d.]+\w*B \((\d+)\) data/),
     logged: durations.length,
     logged2xx: ok2xx,

@@ -24,6 +24,7 @@ import {
   machine,
   memory,
   modelCase,
+  parseH2load,
   runRequestBytes,
   runTool,
   startChassis,
@@ -124,17 +125,14 @@ try {
   const final = memory(chassis.pid).rss;
 
   const parse = (run, perResponse, label) => {
-    const num = (re) => Number(run.stdout.match(re)?.[1] ?? Number.NaN);
-    const done = num(/requests: \d+ total, \d+ started, (\d+) done/);
-    const ok2xx = num(/status codes: (\d+) 2xx/);
-    const other = num(/status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/);
-    const failedN = num(/(\d+) failed/) + num(/(\d+) errored/) + num(/(\d+) timeout/);
-    const data = num(/traffic: .*?, [\d.]+\w*B \((\d+)\) data/);
+    const stats = parseH2load(run.stdout);
+    const { done, status2xx: ok2xx, statusOther: other, dataBytes: data } = stats;
+    const failedN = stats.failed + stats.errored + stats.timeout;
     const problems = [];
     if (run.code !== 0) problems.push(`h2load exited ${run.code}`);
     if (!(done > 0)) problems.push("no requests done");
     if (failedN > 0) problems.push(`${failedN} failed/errored/timed out`);
-    if (Number.isFinite(other) && other > 0) problems.push("non-2xx answers");
+    if (other !== 0) problems.push(`${other} answers that are not 2xx`);
     // Every 2xx carries exactly one whole answer: a gRPC error (trailers only) or a short body would break this.
     if (data !== ok2xx * perResponse) problems.push(`${data} DATA bytes for ${ok2xx} answers of ${perResponse} bytes`);
     // With -D, requests in flight at the end are counted as 2xx but not as done (at most c x m of them).
