@@ -7,9 +7,9 @@ import { ChassisError } from "../core/error.js";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
 import { parseServeArgs, resolveServerConfig } from "../server/config.js";
+import { usableCpus } from "../server/cpus.js";
 import { loadModelModule } from "../server/load-module.js";
 import { startServer } from "../server/serve.js";
-import { isWorkerProcess, runPrimary, runWorker, usableCpus } from "../server/workers.js";
 import { parse, reportItems } from "./common.js";
 import { parseInputs } from "./inputs.js";
 
@@ -18,12 +18,16 @@ export async function serve(args: string[]): Promise<number> {
   if (positionals.length > 1) throw new ToolError("CHASSIS_USAGE", `serve takes one model, got ${positionals.join(" ")}`);
   const config = resolveServerConfig(positionals[0], flags, process.env, usableCpus);
   const log = createLogger(config.logLevel);
-  if (config.workers > 1 && !isWorkerProcess()) return runPrimary(config, log);
+  // node:cluster and the workers' code load only when there are workers.
+  const workers = config.workers > 1 ? await import("../server/workers.js") : undefined;
+  const inWorker = workers?.isWorkerProcess() ?? false;
+  if (workers && !inWorker) return workers.runPrimary(config, log);
   // KServe passes its own flags to custom containers; like its ModelServer, we ignore the ones we do not use.
-  if (ignored.length > 0 && !isWorkerProcess()) log.warn(`ignoring unknown flags: ${ignored.map((f) => `--${f}`).join(", ")}`);
-  const server = isWorkerProcess()
-    ? await runWorker(config, { log, handleSignals: true })
-    : await startServer(config, { log, handleSignals: true });
+  if (ignored.length > 0 && !inWorker) log.warn(`ignoring unknown flags: ${ignored.map((f) => `--${f}`).join(", ")}`);
+  const server =
+    workers && inWorker
+      ? await workers.runWorker(config, { log, handleSignals: true })
+      : await startServer(config, { log, handleSignals: true });
   await server.closed;
   return 0;
 }

@@ -8,7 +8,7 @@ import http from "node:http";
 import { describe, test } from "node:test";
 import { OmiClient } from "../../src/client/omi-client.js";
 import { resolveServerConfig } from "../../src/server/config.js";
-import { usableCpus } from "../../src/server/workers.js";
+import { usableCpus } from "../../src/server/cpus.js";
 import { type ChildServer, fixture, runCli, spawnServer, withTimeout } from "../helpers/server.js";
 
 async function spawnWorkers(n: number, model = fixture("pid.ts")): Promise<ChildServer> {
