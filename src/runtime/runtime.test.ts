@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import { deferred, errorOf, item, never, outputsOf, settled, sleep } from "../../test/helpers/outcomes.js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { LazyAbortSource } from "../core/lazy-abort.js";
 import { createLogger } from "../core/log.js";
 import { defineModel, type ModelDefinition } from "../model/define.js";
 import type { ModelItem } from "../model/item.js";
@@ -651,6 +652,43 @@ describe("Runtime.run timeouts and cancellation", () => {
     for (const signal of signals) {
       assert.equal(signal.aborted, true);
       assert.equal((signal.reason as ChassisError).code, Code.CANCELLED);
+    }
+    assert.equal(runtime.inFlight, 0);
+  });
+
+  test("20 items under one caller: an AbortSignal or a LazyAbortSource cancels them all, with no MaxListenersExceededWarning", async () => {
+    const signals: AbortSignal[] = [];
+    const { model } = echo({
+      predict(_it: ModelItem, ctx: { signal: AbortSignal }) {
+        signals.push(ctx.signal);
+        return never();
+      },
+    } as Partial<ModelDefinition<undefined>>);
+    const runtime = await ready(model);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      const items = Array.from({ length: 20 }, (_, i) => item({ input: String(i) }));
+      const controller = new AbortController();
+      const lazy = new LazyAbortSource();
+      for (const [caller, abort] of [
+        [{ signal: controller.signal }, () => controller.abort()],
+        [lazy, () => lazy.abort()],
+      ] as const) {
+        signals.length = 0;
+        const running = runtime.run(items, caller);
+        setTimeout(abort, 20);
+        const outcomes = await running;
+        assert.equal(outcomes.length, 20);
+        for (const outcome of outcomes) assert.equal(errorOf(outcome, Code.CANCELLED).message, "the call was cancelled by the client");
+        assert.equal(signals.length, 20);
+        for (const signal of signals) assert.equal(signal.aborted, true);
+      }
+      await sleep(10); // warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off("warning", onWarning);
     }
     assert.equal(runtime.inFlight, 0);
   });

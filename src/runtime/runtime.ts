@@ -336,11 +336,13 @@ export class Runtime<S = unknown> {
 /**
  * A signal that follows the caller's and may carry one listener per item
  * (each predict's deadline watches it): without this, a run of more than 10
- * items prints MaxListenersExceededWarning on the caller's signal.
+ * items prints MaxListenersExceededWarning on the caller's signal. A source
+ * with onAbort (the protocol adapters' LazyAbortSource) takes any number of
+ * listeners without making a signal, so it is passed as it is.
  */
 function perItemCancellation(parent: Cancellation, items: number): Cancellation {
   // One item adds at most one listener: the caller's own (lazy) source does, unread until needed (the hot path).
-  const parentSignal = items <= 1 ? undefined : parent.signal;
+  const parentSignal = items <= 1 || parent.onAbort ? undefined : parent.signal;
   if (!parentSignal) return parent;
   const child = new AbortController();
   setMaxListeners(0, child.signal);
