@@ -26,6 +26,18 @@ function echo<S = undefined>(extra: Partial<ModelDefinition<S>> = {}) {
   return { model, calls };
 }
 
+/** A loaded runtime whose predict never returns and keeps each ctx.signal it was given. */
+async function hangingRuntime(): Promise<{ runtime: Runtime<undefined>; signals: AbortSignal[] }> {
+  const signals: AbortSignal[] = [];
+  const { model } = echo({
+    predict(_it: ModelItem, ctx: { signal: AbortSignal }) {
+      signals.push(ctx.signal);
+      return never();
+    },
+  } as Partial<ModelDefinition<undefined>>);
+  return { runtime: await ready(model), signals };
+}
+
 async function ready<S>(model: ReturnType<typeof defineModel<S>>): Promise<Runtime<S>> {
   const runtime = new Runtime(model);
   await runtime.load();
@@ -633,14 +645,7 @@ describe("Runtime.run timeouts and cancellation", () => {
   });
 
   test("the caller aborting its signal gives CANCELLED and aborts ctx.signal", async () => {
-    const signals: AbortSignal[] = [];
-    const { model } = echo({
-      predict(_it: ModelItem, ctx: { signal: AbortSignal }) {
-        signals.push(ctx.signal);
-        return never();
-      },
-    } as Partial<ModelDefinition<undefined>>);
-    const runtime = await ready(model);
+    const { runtime, signals } = await hangingRuntime();
     const caller = new AbortController();
     const started = performance.now();
     const running = runtime.run([item({ input: "a" }), item({ input: "b" })], { signal: caller.signal });
@@ -657,14 +662,7 @@ describe("Runtime.run timeouts and cancellation", () => {
   });
 
   test("20 items under one caller: an AbortSignal or a LazyAbortSource cancels them all, with no MaxListenersExceededWarning", async () => {
-    const signals: AbortSignal[] = [];
-    const { model } = echo({
-      predict(_it: ModelItem, ctx: { signal: AbortSignal }) {
-        signals.push(ctx.signal);
-        return never();
-      },
-    } as Partial<ModelDefinition<undefined>>);
-    const runtime = await ready(model);
+    const { runtime, signals } = await hangingRuntime();
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on("warning", onWarning);
