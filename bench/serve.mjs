@@ -7,7 +7,7 @@
  *                        [--c 16] [--m 16] [--n N] [--duration S]
  *                        [--configs 16x16,1x1,16x1] [--latency-n N] [--runs 3]
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
- *                        [--json FILE] [--cpu-prof DIR] [--workers N]
+ *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin]
  *
  * For each configuration (connections x streams), protocol and server (the
  * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
@@ -15,6 +15,10 @@
  * One line per measured run; a run that does not verify prints FAILED and the
  * script exits 1. A run during which other processes used more than 30% of a
  * core is repeated (at most --retries times) and flagged if it stays so.
+ * Runs alternate between the two servers; each ratio is against the baseline
+ * run just before it, and the figure printed is the median of those ratios.
+ * --pin puts each server (every thread) on CPU 0 and the load generator on
+ * CPU 1 (taskset), so they do not compete for a core; not with --workers.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -47,7 +51,7 @@ import {
 } from "./lib.mjs";
 
 const startedAt = performance.now();
-const args = parseArgs(process.argv.slice(2), ["profile-baseline"]);
+const args = parseArgs(process.argv.slice(2), ["profile-baseline", "pin"]);
 const model = args.model ?? "echo";
 const protocols = { omi: ["omi"], v1: ["v1"], both: ["omi", "v1"] }[args.protocol ?? "both"];
 if (!protocols) throw new Error(`--protocol must be omi, v1 or both, got ${args.protocol}`);
@@ -63,6 +67,8 @@ const runs = Number(args.runs ?? 3);
 const workers = Number(args.workers ?? 1);
 const retries = Number(args.retries ?? 1);
 const waitIdle = Number(args["wait-idle"] ?? 30);
+const pin = Boolean(args.pin);
+if (pin && workers > 1) throw new Error("--pin puts the server on one core: it does not go with --workers");
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
 for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
@@ -87,7 +93,7 @@ console.log(
 );
 console.log(
   `# model ${model}, protocols ${protocols.join("+")}, configs ${configs.map((k) => `${k.c}x${k.m}`).join(" ")}, ` +
-    `${duration ? `duration ${duration} s` : `N ${n} (latency-only configs ${latencyN})`}, warm-up N/10, runs ${runs}, REST tool ${restTool}`,
+    `${duration ? `duration ${duration} s` : `N ${n} (latency-only configs ${latencyN})`}, warm-up N/10, runs ${runs} (alternating), REST tool ${restTool}${pin ? ", pinned (servers on CPU 0, load generator on CPU 1)" : ""}`,
 );
 
 // Other work on the machine skews every figure here: wait a while for it to end, then say how busy it was.
@@ -138,6 +144,7 @@ try {
   if (Buffer.compare(baseGrpc.body, grpc.body) !== 0 || checkGrpcCapture(baseGrpc))
     throw new Error("the baseline does not replay the captured gRPC answer");
 
+  if (pin) for (const pid of [chassis.pid, baseline.pid]) await pinProcess(pid, "0");
   const servers = [
     { label: "node-baseline", pid: baseline.pid, omiPort: baseOmi, httpPort: baseHttp },
     { label: workers > 1 ? `chassis-ts w${workers}` : "chassis-ts", pid: chassis.pid, omiPort, httpPort },
@@ -150,16 +157,17 @@ try {
 
   for (const config of configs) {
     for (const protocol of protocols) {
-      const perServer = {};
-      for (const server of servers) {
-        const samples = [];
-        for (let r = 0; r < runs; r++) {
+      // Runs alternate between the servers (baseline, chassis-ts, baseline, ...): this VM's speed drifts by
+      // 20% within minutes, and back-to-back blocks of runs would put that drift into the ratio.
+      const samplesOf = new Map(servers.map((server) => [server.label, []]));
+      for (let r = 0; r < runs; r++) {
+        for (const server of servers) {
           // A run during which other processes used much CPU is repeated (at most --retries times).
           for (let attempt = 0; ; attempt++) {
             const sample = await measure(server, protocol, config);
             const other = otherCpu(sample);
             if (other <= OTHER_LIMIT || attempt >= retries) {
-              samples.push(sample);
+              samplesOf.get(server.label).push(sample);
               break;
             }
             console.log(
@@ -167,19 +175,22 @@ try {
             );
           }
         }
-        const ok = samples.filter((s) => s.ok);
-        samples.sort((a, b) => a.reqPerS - b.reqPerS);
-        const median = samples[Math.floor(samples.length / 2)];
-        median.range = runs > 1 ? [samples[0].reqPerS, samples[samples.length - 1].reqPerS] : undefined;
-        median.ok = ok.length === samples.length;
-        median.problems = samples.flatMap((s) => s.problems);
-        perServer[server.label] = median;
       }
-      const base = perServer["node-baseline"];
+      const baseSamples = samplesOf.get("node-baseline");
       for (const server of servers) {
-        const r = perServer[server.label];
-        r.ratio = server.label !== "node-baseline" ? r.reqPerS / base.reqPerS : 1;
-        r.cpuRatio = server.label !== "node-baseline" ? base.cpuUsPerReq / r.cpuUsPerReq : 1;
+        const samples = samplesOf.get(server.label);
+        // Each run's ratio is against the baseline run just before it; the figure is the median of those ratios.
+        const ratios = samples.map((s, i) => s.reqPerS / baseSamples[i].reqPerS);
+        const cpuRatios = samples.map((s, i) => baseSamples[i].cpuUsPerReq / s.cpuUsPerReq);
+        const ok = samples.every((s) => s.ok);
+        const problems = samples.flatMap((s) => s.problems);
+        const median = [...samples].sort((a, b) => a.reqPerS - b.reqPerS)[Math.floor(samples.length / 2)];
+        const rates = samples.map((s) => s.reqPerS).sort((a, b) => a - b);
+        const r = { ...median, ok, problems };
+        r.range = runs > 1 ? [rates[0], rates[rates.length - 1]] : undefined;
+        r.ratio = medianOf(ratios);
+        r.ratioRange = runs > 1 ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
+        r.cpuRatio = medianOf(cpuRatios);
         results.push(r);
         if (!r.ok) failed++;
         console.log(line(r));
@@ -267,7 +278,11 @@ try {
     const verify = () =>
       grpcMode ? verifyGrpc(port, caseInfo.input, caseInfo.expected) : verifyRest(port, restPath, caseInfo.input, caseInfo.expected);
 
-    const warm = await runTool(...toolArgs(true));
+    const tool = (warm) => {
+      const [cmd, list] = toolArgs(warm);
+      return pin ? ["taskset", ["-c", "1", cmd, ...list]] : [cmd, list];
+    };
+    const warm = await runTool(...tool(true));
     if (warm.code !== 0) problems.push(`warm-up exited ${warm.code}: ${warm.stderr.trim().slice(0, 300)}`);
     const before = await verify();
     if (before) problems.push(`before: ${before}`);
@@ -275,7 +290,7 @@ try {
     const cpu0 = cpuSeconds(server.pid);
     const load0 = reapedChildrenCpuSeconds();
     const machine0 = machineCpu();
-    const run = await runTool(...toolArgs(false));
+    const run = await runTool(...tool(false));
     const cpu1 = cpuSeconds(server.pid);
     const load1 = reapedChildrenCpuSeconds();
     const machine1 = machineCpu();
@@ -388,6 +403,18 @@ function stripDate(headers) {
   return rest;
 }
 
+/** Every thread of the process on the given CPU list (taskset -a). */
+async function pinProcess(pid, cpus) {
+  const result = await runTool("taskset", ["-a", "-p", "-c", cpus, String(pid)]);
+  if (result.code !== 0) throw new Error(`taskset could not pin pid ${pid}: ${result.stderr.trim()}`);
+}
+
+function medianOf(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 function fmtRate(r) {
   return `${r.reqPerS.toFixed(0)}${r.range ? ` (${r.range[0].toFixed(0)}-${r.range[1].toFixed(0)})` : ""}`;
 }
@@ -399,7 +426,7 @@ function line(r) {
     `${proto} ${model.padEnd(6)} ${cfg} ${r.label.padEnd(13)} req/s ${fmtRate(r).padStart(6)}  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  ` +
     `server CPU ${r.serverCpu.toFixed(0).padStart(3)}% (${r.cpuUsPerReq.toFixed(0)} µs/req)  RSS ${r.rss.toFixed(1)} MiB (HWM ${r.hwm.toFixed(1)})  ${r.tool} CPU ${r.loadCpu.toFixed(0).padStart(3)}%  ` +
     `machine ${r.machineBusy.toFixed(0)}%${r.steal >= 1 ? ` (steal ${r.steal.toFixed(0)}%)` : ""}${otherNote(r)}  ` +
-    `ratio ${r.ratio.toFixed(2)} cpu-ratio ${r.cpuRatio.toFixed(2)}${r.note ? `  [${r.note}]` : ""}  ${r.ok ? "OK" : `FAILED: ${r.problems.join("; ")}`}`
+    `ratio ${r.ratio.toFixed(2)}${r.ratioRange ? ` (${r.ratioRange[0].toFixed(2)}-${r.ratioRange[1].toFixed(2)})` : ""} cpu-ratio ${r.cpuRatio.toFixed(2)}${r.note ? `  [${r.note}]` : ""}  ${r.ok ? "OK" : `FAILED: ${r.problems.join("; ")}`}`
   );
 }
 
