@@ -1,28 +1,32 @@
 /**
  * @module omi/grpc/server
- * A gRPC server written directly on node:http2 (h2c, prior knowledge): unary,
- * server-streaming and bidirectional methods, deadlines (grpc-timeout),
- * cancellation, gzip/deflate requests, size limits and a graceful drain. It
- * moves bytes and statuses only: handlers decode and encode their own
- * messages, so the hot path can use a hand-written codec.
+ * A gRPC server on our own HTTP/2 connection (./h2; h2c, prior knowledge):
+ * unary, server-streaming and bidirectional methods, deadlines
+ * (grpc-timeout), cancellation, gzip/deflate requests, size limits and a
+ * graceful drain. It moves bytes and statuses only: handlers decode and
+ * encode their own messages, so the hot path can use a hand-written codec.
  *
- * Why not @grpc/grpc-js: measured at 16x16 on the echo model, grpc-js's
- * per-call machinery (filters, metadata objects, its own stream wrapper) held
- * throughput near 0.3 of what node:http2 itself does on this machine
- * (docs/performance.md). The client side still uses grpc-js.
+ * Why not @grpc/grpc-js, nor node:http2: measured at 16x16 on the echo model,
+ * grpc-js's per-call machinery held throughput near 0.3 of what node:http2
+ * itself does on this machine, and node:http2's per-stream objects cost more
+ * than everything else a Run call does (docs/performance.md). The client side
+ * still uses grpc-js.
  */
-import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import net from "node:net";
 import zlib from "node:zlib";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
 import { LazyAbortSource } from "../../core/lazy-abort.js";
 import { FramedMessage, frameMessage, MessageReader } from "./frame.js";
+import { H2Connection, H2Error, type H2Stream, type RequestHeaders, type StreamListener } from "./h2/connection.js";
+import { encodeHeaderBlock } from "./h2/hpack.js";
 import { encodeGrpcMessage, parseGrpcTimeout } from "./headers.js";
 
 /** What every handler can see of its call. */
 export interface CallContext {
   readonly path: string;
-  readonly headers: IncomingHttpHeaders;
+  /** The request's headers: lowercase names, pseudo-headers included. */
+  readonly headers: Readonly<RequestHeaders>;
   /** Aborted when the client cancels, the deadline passes or the server closes by force. Created on first use. */
   readonly signal: AbortSignal;
   /** Whether `signal` is (or would be born) aborted, without creating it. */
@@ -73,39 +77,34 @@ export interface RouteOptions {
 }
 
 const ACCEPT_ENCODING = "identity,deflate,gzip";
-const RESPONSE_HEADERS = Object.freeze({
-  ":status": 200,
-  "content-type": "application/grpc+proto",
-  "grpc-accept-encoding": ACCEPT_ENCODING,
-});
-const OK_TRAILERS = Object.freeze({ "grpc-status": "0" });
+const CONTENT_TYPE = "application/grpc+proto";
+// The answers every call shares, HPACK-encoded once.
+const RESPONSE_HEADERS = encodeHeaderBlock([
+  [":status", "200"],
+  ["content-type", CONTENT_TYPE],
+  ["grpc-accept-encoding", ACCEPT_ENCODING],
+]);
+const OK_TRAILERS = encodeHeaderBlock([["grpc-status", "0"]]);
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-const CALL = Symbol("grpc call");
-type StreamWithCall = ServerHttp2Stream & { [CALL]?: Call };
 
 export class GrpcServer {
   readonly #routes = new Map<string, Route>();
-  readonly #sessions = new Set<ServerHttp2Session>();
-  readonly #server: http2.Http2Server;
+  readonly #connections = new Set<H2Connection>();
+  readonly #server: net.Server;
   readonly maxMessageBytes: number;
   readonly onHandlerError: (path: string, error: ChassisError) => void;
 
   constructor(options: GrpcServerOptions) {
     this.maxMessageBytes = options.maxMessageBytes;
     this.onHandlerError = options.onHandlerError ?? (() => {});
-    this.#server = http2.createServer({
-      // Message limits bound memory per call; nghttp2's own 10 MB session budget would refuse large messages first.
-      maxSessionMemory: Math.max(10, Math.ceil((4 * options.maxMessageBytes) / 1_000_000)),
-      settings: { enablePush: false },
+    const onStream = (stream: H2Stream, headers: RequestHeaders) => this.#onStream(stream, headers);
+    // Request bytes a connection may hold while uploading: a few messages at the limit.
+    const maxBufferedBytes = Math.max(16 * 1024 * 1024, 4 * options.maxMessageBytes);
+    this.#server = net.createServer((socket) => {
+      const connection = new H2Connection(socket, { onStream, maxBufferedBytes });
+      this.#connections.add(connection);
+      connection.onClose = () => this.#connections.delete(connection);
     });
-    this.#server.on("session", (session) => {
-      this.#sessions.add(session);
-      session.on("close", () => this.#sessions.delete(session));
-      // A broken connection ends its calls (they see the stream close); nothing else to do.
-      session.on("error", ignore);
-    });
-    this.#server.on("stream", (stream, headers) => this.#onStream(stream as StreamWithCall, headers));
   }
 
   unary(path: string, handler: UnaryHandler, options: RouteOptions = {}): void {
@@ -143,7 +142,7 @@ export class GrpcServer {
    */
   close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const session of this.#sessions) if (!session.closed) session.close();
+    for (const connection of this.#connections) connection.close();
     const force = setTimeout(() => this.forceClose(), graceMs);
     force.unref();
     return closed.finally(() => clearTimeout(force));
@@ -152,14 +151,12 @@ export class GrpcServer {
   /** Destroys every connection: calls in flight are cancelled. */
   forceClose(): void {
     this.#server.close();
-    for (const session of this.#sessions) session.destroy();
+    for (const connection of this.#connections) connection.destroy();
   }
 
-  #onStream(stream: StreamWithCall, headers: IncomingHttpHeaders): void {
-    // A client's RST_STREAM or a dropped connection surfaces as an error event; without a listener it would crash the process.
-    stream.on("error", ignore);
+  #onStream(stream: H2Stream, headers: RequestHeaders): void {
     if (headers[":method"] !== "POST") {
-      respondHttpError(stream, 405, `gRPC calls are POST requests (got ${String(headers[":method"])})`, { allow: "POST" });
+      respondHttpError(stream, 405, `gRPC calls are POST requests (got ${String(headers[":method"])})`, [["allow", "POST"]]);
       return;
     }
     const contentType = headers["content-type"];
@@ -171,7 +168,7 @@ export class GrpcServer {
       );
       return;
     }
-    const path = headers[":path"] as string;
+    const path = headers[":path"] ?? "";
     const route = this.#routes.get(path);
     if (!route) {
       respondTrailersOnly(stream, Code.UNIMPLEMENTED, `method ${path} not found on this server`);
@@ -196,28 +193,11 @@ export class GrpcServer {
       }
     }
     const call = new Call(this, stream, path, headers, route, encoding === "gzip" || encoding === "deflate" ? encoding : undefined);
-    stream[CALL] = call;
+    stream.listener = call;
     if (deadlineMs !== undefined) call.startDeadline(deadlineMs, String(timeout));
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
     if (route.kind === "bidi") call.startBidi(route.handler);
   }
 }
-
-function onData(this: StreamWithCall, chunk: Buffer): void {
-  this[CALL]?.data(chunk);
-}
-
-function onEnd(this: StreamWithCall): void {
-  this[CALL]?.requestEnded();
-}
-
-function onClose(this: StreamWithCall): void {
-  this[CALL]?.streamClosed();
-}
-
-function ignore(): void {}
 
 function isGrpcProto(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
@@ -225,61 +205,60 @@ function isGrpcProto(contentType: string | undefined): boolean {
   return contentType.startsWith("application/grpc;") || contentType.startsWith("application/grpc+proto;");
 }
 
-function respondTrailersOnly(stream: ServerHttp2Stream, code: Code, message: string, status = 200): void {
+function respondTrailersOnly(stream: H2Stream, code: Code, message: string): void {
   if (stream.destroyed || stream.headersSent) return;
   stream.respond(
-    {
-      ":status": status,
-      "content-type": "application/grpc+proto",
-      "grpc-accept-encoding": ACCEPT_ENCODING,
-      "grpc-status": String(code),
-      "grpc-message": encodeGrpcMessage(message),
-    },
-    { endStream: true },
+    encodeHeaderBlock([
+      [":status", "200"],
+      ["content-type", CONTENT_TYPE],
+      ["grpc-accept-encoding", ACCEPT_ENCODING],
+      ["grpc-status", String(code)],
+      ["grpc-message", encodeGrpcMessage(message)],
+    ]),
+    true,
   );
   // The client may still be sending (say, an oversized message): tell it to stop.
-  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  if (!stream.readableEnded) stream.reset(H2Error.NO_ERROR);
 }
 
 /** Not a gRPC request at all: an HTTP error, with grpc-status for gRPC clients that look for one. */
-function respondHttpError(stream: ServerHttp2Stream, status: number, message: string, extra: Record<string, string> = {}): void {
+function respondHttpError(stream: H2Stream, status: number, message: string, extra: ReadonlyArray<[string, string]> = []): void {
   if (stream.destroyed) return;
   stream.respond(
-    {
-      ":status": status,
-      "content-type": "text/plain; charset=utf-8",
-      "grpc-status": String(Code.UNKNOWN),
-      "grpc-message": encodeGrpcMessage(message),
+    encodeHeaderBlock([
+      [":status", String(status)],
+      ["content-type", "text/plain; charset=utf-8"],
+      ["grpc-status", String(Code.UNKNOWN)],
+      ["grpc-message", encodeGrpcMessage(message)],
       ...extra,
-    },
-    { endStream: false },
+    ]),
+    false,
   );
-  stream.end(`${message}\n`);
-  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  stream.end(Buffer.from(`${message}\n`), undefined);
+  if (!stream.readableEnded) stream.reset(H2Error.NO_ERROR);
 }
 
 /** One call: collects the request, runs the handler, answers exactly once. */
-class Call implements BidiCall {
+class Call implements BidiCall, StreamListener {
   readonly #server: GrpcServer;
-  readonly #stream: ServerHttp2Stream;
+  readonly #stream: H2Stream;
   readonly path: string;
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: RequestHeaders;
   readonly #route: Route;
   readonly #encoding: "gzip" | "deflate" | undefined;
   readonly #reader: MessageReader;
   readonly #cancel = new LazyAbortSource();
   #timer: NodeJS.Timeout | undefined;
   #done = false;
-  #pendingTrailers: Record<string, string> = OK_TRAILERS;
   #onMessage: ((message: Uint8Array) => void) | undefined;
   #onEnd: (() => void) | undefined;
   #onClose: Array<() => void> | undefined;
 
   constructor(
     server: GrpcServer,
-    stream: ServerHttp2Stream,
+    stream: H2Stream,
     path: string,
-    headers: IncomingHttpHeaders,
+    headers: RequestHeaders,
     route: Route,
     encoding: "gzip" | "deflate" | undefined,
   ) {
@@ -406,7 +385,7 @@ class Call implements BidiCall {
       this.end(this.#tooLarge(message.byteLength));
       return;
     }
-    if (!stream.headersSent) this.#respondHeaders();
+    if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, false);
     stream.write(frameMessage(message));
   }
 
@@ -415,8 +394,8 @@ class Call implements BidiCall {
     const stream = this.#answering();
     if (!stream) return;
     if (error === undefined) {
-      if (!stream.headersSent) this.#respondHeaders();
-      stream.end();
+      if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, false);
+      stream.end(undefined, OK_TRAILERS);
       return;
     }
     const reason = ChassisError.from(error);
@@ -424,21 +403,20 @@ class Call implements BidiCall {
       respondTrailersOnly(stream, reason.code, reason.message);
       return;
     }
-    this.#pendingTrailers = { "grpc-status": String(reason.code), "grpc-message": encodeGrpcMessage(reason.message) };
-    stream.end();
+    stream.end(
+      undefined,
+      encodeHeaderBlock([
+        ["grpc-status", String(reason.code)],
+        ["grpc-message", encodeGrpcMessage(reason.message)],
+      ]),
+    );
   }
 
   /** Marks the call answered and stops its deadline; the stream to answer on, or undefined when the client is gone. */
-  #answering(): ServerHttp2Stream | undefined {
+  #answering(): H2Stream | undefined {
     this.#done = true;
     if (this.#timer) clearTimeout(this.#timer);
     return this.#stream.destroyed ? undefined : this.#stream;
-  }
-
-  #respondHeaders(): void {
-    const stream = this.#stream;
-    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.once("wantTrailers", () => stream.sendTrailers(this.#pendingTrailers));
   }
 
   /** The unary answer: headers, one DATA frame and the OK trailers. */
@@ -451,9 +429,8 @@ class Call implements BidiCall {
     }
     const stream = this.#answering();
     if (!stream) return;
-    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.once("wantTrailers", sendOkTrailers);
-    stream.end(message instanceof FramedMessage ? message.frame : frameMessage(message));
+    stream.respond(RESPONSE_HEADERS, false);
+    stream.end(message instanceof FramedMessage ? message.frame : frameMessage(message), OK_TRAILERS);
   }
 
   #tooLarge(size: number): ChassisError {
@@ -517,8 +494,4 @@ class Call implements BidiCall {
     this.#onClose = undefined;
     if (listeners) for (const listener of listeners) listener();
   }
-}
-
-function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
 }
