@@ -1,7 +1,7 @@
 /**
  * @module omi/server
  * The OMI gRPC server: ModzyModel + Health + reflection on one port, over our
- * own gRPC transport on node:http2 (omi/grpc). It only adapts transport to
+ * own gRPC transport (omi/grpc, on our HTTP/2 connection). It only adapts transport to
  * OmiService; start-up order, signals and exit belong to src/server.
  */
 import type { Logger } from "../core/log.js";

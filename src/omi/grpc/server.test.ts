@@ -181,6 +181,11 @@ describe("GrpcServer", () => {
     assert.deepEqual(emptyOk.body, frameMessage(Buffer.from("got 0")));
     const two = await rawCall(port, "/t.T/Echo", Buffer.concat([frameMessage(Buffer.from("a")), frameMessage(Buffer.from("b"))]));
     assert.deepEqual(grpcOf(two), { code: Code.UNIMPLEMENTED, message: "/t.T/Echo takes one request message; got 2" });
+    // 120,000 empty messages (600 KB): refused at the first chunk that holds a second one, not collected to the end.
+    const flood = await rawCall(port, "/t.T/Echo", Buffer.alloc(600_000));
+    assert.equal(grpcOf(flood).code, Code.UNIMPLEMENTED);
+    const counted = Number(/^\/t\.T\/Echo takes one request message; got (\d+)$/.exec(grpcOf(flood).message)?.[1]);
+    assert.ok(counted >= 2 && counted < 60_000, `refused after ${counted} messages`);
     const flagged = frameMessage(Buffer.from("x"));
     flagged[0] = 1;
     const compressed = await rawCall(port, "/t.T/Echo", flagged);

@@ -295,6 +295,9 @@ class Call implements BidiCall, StreamListener {
     try {
       this.#reader.push(chunk);
       if (this.#route.kind === "bidi") this.#deliverMessages();
+      // A second message already settles a one-message call: refused now, not after holding every message the client
+      // sends (16 MiB of empty 5-byte messages would be 3 million objects).
+      else if (this.#reader.messages.length > 1) this.end(this.#tooManyMessages());
     } catch (error) {
       this.end(error);
     }
@@ -322,7 +325,7 @@ class Call implements BidiCall, StreamListener {
     }
     const { messages } = reader;
     if (messages.length > 1) {
-      this.end(new ChassisError(Code.UNIMPLEMENTED, `${this.path} takes one request message; got ${messages.length}`));
+      this.end(this.#tooManyMessages());
       return;
     }
     let request: Uint8Array;
@@ -431,6 +434,10 @@ class Call implements BidiCall, StreamListener {
     if (!stream) return;
     stream.respond(RESPONSE_HEADERS, false);
     stream.end(message instanceof FramedMessage ? message.frame : frameMessage(message), OK_TRAILERS);
+  }
+
+  #tooManyMessages(): ChassisError {
+    return new ChassisError(Code.UNIMPLEMENTED, `${this.path} takes one request message; got ${this.#reader.messages.length}`);
   }
 
   #tooLarge(size: number): ChassisError {
