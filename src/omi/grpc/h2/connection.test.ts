@@ -301,6 +301,34 @@ describe("H2Connection: protocol errors", () => {
     client.socket.destroy();
   });
 
+  test("the client's frames still in flight for a stream we reset are ignored; the connection goes on", async () => {
+    const { port } = await serve((stream) => {
+      // Answers at once, before the request has ended, and tells the client to stop sending.
+      stream.respond(encodeHeaderBlock([[":status", "200"]]), true);
+      stream.reset(H2Error.NO_ERROR);
+    });
+    const client = await RawClient.connect(port);
+    client.request(1, []);
+    assert.equal(await client.reset(1), H2Error.NO_ERROR);
+    client.send(DATA, 0, 1, Buffer.from("late"));
+    client.send(HEADERS, END_HEADERS | END_STREAM, 1, encodeHeaderBlock([["x-trailer", "1"]]));
+    client.send(PING, 0, 0, Buffer.from("stillok!"));
+    const pong = await client.waitFor((f) => f.type === PING);
+    assert.equal(pong?.payload.toString(), "stillok!");
+    assert.equal(
+      client.frames.some((f) => f.type === GOAWAY),
+      false,
+    );
+    // A HEADERS frame on a lower stream that was never opened still ends the connection.
+    client.request(3, [], END_HEADERS | END_STREAM);
+    client.send(HEADERS, END_HEADERS | END_STREAM, 3, encodeHeaderBlock([["x-trailer", "1"]]));
+    client.send(HEADERS, END_HEADERS | END_STREAM, 1, encodeHeaderBlock([["x", "y"]]));
+    client.request(7, [], END_HEADERS | END_STREAM);
+    client.request(5, [], END_HEADERS | END_STREAM);
+    const goaway = await client.goaway();
+    assert.equal(goaway?.code, H2Error.STREAM_CLOSED);
+  });
+
   test("request trailers end the request; its content reaches the handler", async () => {
     const { port } = await serve(echoHandler());
     const client = await RawClient.connect(port);

@@ -69,6 +69,8 @@ const OUTPUT_HIGH_WATER = 4 * 1024 * 1024;
 /** A client may reset this many streams at once, then about RESET_REFILL_PER_S a second (CVE-2023-44487, "rapid reset"). */
 const RESET_BURST = 1000;
 const RESET_REFILL_PER_S = 100;
+/** Stream ids of our own resets remembered, to ignore the client's frames still in flight for them. */
+const RECENT_RESETS = 1000;
 
 /** Request headers: lowercase names, pseudo-headers included; a repeated field's values joined with ", ". */
 export type RequestHeaders = Record<string, string>;
@@ -231,6 +233,8 @@ export class H2Connection {
   #buffered = 0;
   /** Streams with DATA waiting for window, in the order they blocked. */
   readonly #blocked = new Set<H2Stream>();
+  /** Streams we reset lately, whose frames may still be on their way (oldest first, bounded). */
+  readonly #recentlyReset = new Set<number>();
   /** A header block split over CONTINUATION frames, while it is being collected. */
   #headerBlock: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number } | undefined;
   #out: Buffer[] = [];
@@ -334,6 +338,8 @@ export class H2Connection {
   }
 
   sendReset(streamId: number, code: number): void {
+    this.#recentlyReset.add(streamId);
+    if (this.#recentlyReset.size > RECENT_RESETS) this.#recentlyReset.delete(this.#recentlyReset.values().next().value as number);
     const frame = frameHeader(4, RST_STREAM, 0, streamId, 4);
     frame.writeUInt32BE(code, FRAME_HEADER_BYTES);
     this.#queue(frame);
@@ -573,6 +579,8 @@ export class H2Connection {
     }
     if (streamId % 2 === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `a client stream id must be odd (got ${streamId})`);
     if (streamId <= this.#lastStreamId) {
+      // Frames the client sent before it saw our RST_STREAM are ignored (RFC 9113 5.1); its header block was decoded above.
+      if (this.#recentlyReset.has(streamId)) return;
       throw new ConnectionError(H2Error.STREAM_CLOSED, `HEADERS on stream ${streamId}, which is closed or was skipped`);
     }
     this.#lastStreamId = streamId;
