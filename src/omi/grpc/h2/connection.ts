@@ -280,15 +280,6 @@ export class H2Connection {
     this.#queue(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
   }
 
-  /** Streams not yet closed. */
-  get openStreams(): number {
-    return this.#streams.size;
-  }
-
-  get closed(): boolean {
-    return this.#dead;
-  }
-
   /**
    * Graceful close: GOAWAY naming the last stream we took; streams the client
    * opens after it are ignored, the ones we took run to their end, then the
@@ -296,6 +287,12 @@ export class H2Connection {
    */
   close(): void {
     if (this.#dead || this.#goingAway) return;
+    if (!this.#prefaceSeen) {
+      // Nothing taken yet, and a GOAWAY may not come before our SETTINGS: just close.
+      this.#dead = true;
+      this.#socket.end();
+      return;
+    }
     this.#goingAway = true;
     this.#goawayLastId = this.#lastStreamId;
     this.#queue(goawayFrame(this.#lastStreamId, H2Error.NO_ERROR, ""));
