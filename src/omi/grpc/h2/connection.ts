@@ -64,6 +64,8 @@ const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_MAX_FRAME = 16_384;
 /** Our receive window on the connection: large, so many streams upload at once without waiting for us. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
+/** Output of one tick up to this size is joined into one buffer; beyond it, written as a vector of its pieces. */
+const COPY_LIMIT = 64 * 1024;
 /** Past this much unsent output, stop reading the socket until it drains. */
 const OUTPUT_HIGH_WATER = 4 * 1024 * 1024;
 /** A client may reset this many streams at once, then about RESET_REFILL_PER_S a second (CVE-2023-44487, "rapid reset"). */
@@ -791,7 +793,15 @@ export class H2Connection {
     this.#out = [];
     const bytes = this.#outBytes;
     this.#outBytes = 0;
-    this.#socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes));
+    const socket = this.#socket;
+    if (out.length === 1) socket.write(out[0] as Buffer);
+    else if (bytes <= COPY_LIMIT) socket.write(Buffer.concat(out, bytes));
+    else {
+      // Large DATA: one writev of the pieces rather than one more copy of every byte.
+      socket.cork();
+      for (const piece of out) socket.write(piece);
+      socket.uncork();
+    }
     if (this.#socket.writableLength > OUTPUT_HIGH_WATER && !this.#paused) {
       // The client reads slower than we answer: stop taking requests until it catches up.
       this.#paused = true;
