@@ -187,6 +187,20 @@ describe("H2Connection: connection set-up", () => {
     assert.match(client.text, /serves gRPC \(HTTP\/2 with prior knowledge\)/);
   });
 
+  test("a connection that sends no preface in time is closed; one that sent it stays open", async () => {
+    const { port } = await serve(echoHandler(), { prefaceTimeoutMs: 200 });
+    const silent = await RawClient.connect(port, { preface: false });
+    const talked = await RawClient.connect(port);
+    const closedInTime = await Promise.race([
+      silent.closed.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000)),
+    ]);
+    assert.ok(closedInTime, "closed after the preface timeout");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(talked.socket.destroyed, false);
+    talked.socket.destroy();
+  });
+
   test("other bytes instead of the preface get GOAWAY PROTOCOL_ERROR", async () => {
     const { port } = await serve(echoHandler());
     const client = await RawClient.connect(port, { preface: false });

@@ -97,6 +97,8 @@ export interface H2ConnectionOptions {
   streamWindowBytes?: number;
   /** Request body bytes a connection may hold for streams still uploading; past it, the stream that goes over is refused. @default 64 MiB */
   maxBufferedBytes?: number;
+  /** A connection that has not sent the HTTP/2 preface within this time is closed (port scanners, stuck clients). @default 10000 */
+  prefaceTimeoutMs?: number;
 }
 
 /** Protocol trouble that ends the connection with GOAWAY (RFC 9113 5.4.1). */
@@ -248,6 +250,7 @@ export class H2Connection {
   #dead = false;
   #resetTokens = RESET_BURST;
   #resetRefilledAt = Date.now();
+  #prefaceTimer: NodeJS.Timeout | undefined;
   /** Called once when the connection is gone. */
   onClose: (() => void) | undefined;
 
@@ -258,9 +261,14 @@ export class H2Connection {
       maxHeaderListBytes: 65_536,
       streamWindowBytes: 1024 * 1024,
       maxBufferedBytes: 64 * 1024 * 1024,
+      prefaceTimeoutMs: 10_000,
       ...options,
     };
     socket.setNoDelay(true);
+    // The kernel's keep-alive probes find peers that vanished without a FIN (a NAT that dropped the connection).
+    socket.setKeepAlive(true, 60_000);
+    this.#prefaceTimer = setTimeout(() => socket.destroy(), this.#options.prefaceTimeoutMs);
+    this.#prefaceTimer.unref();
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", () => socket.destroy());
     socket.on("end", () => socket.destroy());
@@ -378,6 +386,7 @@ export class H2Connection {
           return;
         }
         this.#prefaceSeen = true;
+        clearTimeout(this.#prefaceTimer);
         this.#sendPreface();
         pos = PREFACE.length;
       }
@@ -733,6 +742,7 @@ export class H2Connection {
   }
 
   #onSocketClose(): void {
+    clearTimeout(this.#prefaceTimer);
     this.#dead = true;
     this.#closeStreams();
     this.onClose?.();
