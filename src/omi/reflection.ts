@@ -49,12 +49,24 @@ export class ReflectionService {
   readonly #files = new Map<string, IndexedFile>();
   readonly #symbols = new Map<string, string>();
   readonly #services: string[];
+  /** The descriptors to index, until the first reflection call needs them (indexing is ~10 ms of start-up). */
+  #unindexed: DescFile[] | undefined;
 
   /** `files`: the descriptors of every service served; `services`: their full names, as listed. */
   constructor(files: DescFile[], services: string[]) {
-    const protos = [...files.map((f) => f.proto), file_grpc_reflection_v1_reflection.proto, v1alphaFile()];
-    for (const proto of protos) this.#index(proto);
+    this.#unindexed = files;
     this.#services = [...services, `${V1}.ServerReflection`, `${V1ALPHA}.ServerReflection`];
+  }
+
+  /** Builds the file and symbol indexes on first use. */
+  #indexed(): this {
+    const files = this.#unindexed;
+    if (files) {
+      this.#unindexed = undefined;
+      const protos = [...files.map((f) => f.proto), file_grpc_reflection_v1_reflection.proto, v1alphaFile()];
+      for (const proto of protos) this.#index(proto);
+    }
+    return this;
   }
 
   #index(proto: FileDescriptorProto): void {
@@ -85,7 +97,7 @@ export class ReflectionService {
     const out: Uint8Array[] = [];
     const visit = (name: string): boolean => {
       if (seen.has(name)) return true;
-      const file = this.#files.get(name);
+      const file = this.#indexed().#files.get(name);
       if (!file) return false;
       seen.add(name);
       out.push(file.bytes);
@@ -120,13 +132,13 @@ export class ReflectionService {
       case "fileContainingSymbol": {
         // Tolerate a leading dot (".ModzyModel"), which some clients send.
         const symbol = req.value.replace(/^\./, "");
-        const fileName = this.#symbols.get(symbol);
+        const fileName = this.#indexed().#symbols.get(symbol);
         const list = fileName ? this.#withDependencies(fileName) : undefined;
         return list ? files(list) : notFound(`symbol "${req.value}" not found`);
       }
       case "allExtensionNumbersOfType": {
         const type = req.value.replace(/^\./, "");
-        if (!this.#symbols.has(type)) return notFound(`type "${req.value}" not found`);
+        if (!this.#indexed().#symbols.has(type)) return notFound(`type "${req.value}" not found`);
         return create(ServerReflectionResponseSchema, {
           ...base,
           messageResponse: { case: "allExtensionNumbersResponse", value: { baseTypeName: type, extensionNumber: [] } },
