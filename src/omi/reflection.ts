@@ -59,14 +59,12 @@ export class ReflectionService {
   }
 
   /** Builds the file and symbol indexes on first use. */
-  #indexed(): this {
+  #ensureIndexed(): void {
     const files = this.#unindexed;
-    if (files) {
-      this.#unindexed = undefined;
-      const protos = [...files.map((f) => f.proto), file_grpc_reflection_v1_reflection.proto, v1alphaFile()];
-      for (const proto of protos) this.#index(proto);
-    }
-    return this;
+    if (!files) return;
+    this.#unindexed = undefined;
+    const protos = [...files.map((f) => f.proto), file_grpc_reflection_v1_reflection.proto, v1alphaFile()];
+    for (const proto of protos) this.#index(proto);
   }
 
   #index(proto: FileDescriptorProto): void {
@@ -97,7 +95,7 @@ export class ReflectionService {
     const out: Uint8Array[] = [];
     const visit = (name: string): boolean => {
       if (seen.has(name)) return true;
-      const file = this.#indexed().#files.get(name);
+      const file = this.#files.get(name);
       if (!file) return false;
       seen.add(name);
       out.push(file.bytes);
@@ -107,6 +105,7 @@ export class ReflectionService {
   }
 
   answer(request: ServerReflectionRequest): ServerReflectionResponse {
+    this.#ensureIndexed();
     const base = { validHost: request.host, originalRequest: request };
     const notFound = (message: string) =>
       create(ServerReflectionResponseSchema, {
@@ -132,13 +131,13 @@ export class ReflectionService {
       case "fileContainingSymbol": {
         // Tolerate a leading dot (".ModzyModel"), which some clients send.
         const symbol = req.value.replace(/^\./, "");
-        const fileName = this.#indexed().#symbols.get(symbol);
+        const fileName = this.#symbols.get(symbol);
         const list = fileName ? this.#withDependencies(fileName) : undefined;
         return list ? files(list) : notFound(`symbol "${req.value}" not found`);
       }
       case "allExtensionNumbersOfType": {
         const type = req.value.replace(/^\./, "");
-        if (!this.#indexed().#symbols.has(type)) return notFound(`type "${req.value}" not found`);
+        if (!this.#symbols.has(type)) return notFound(`type "${req.value}" not found`);
         return create(ServerReflectionResponseSchema, {
           ...base,
           messageResponse: { case: "allExtensionNumbersResponse", value: { baseTypeName: type, extensionNumber: [] } },
