@@ -15,7 +15,7 @@
 import { once } from "node:events";
 import { join } from "node:path";
 import { Client, credentials } from "@grpc/grpc-js";
-import { ROOT, spawnNode } from "./lib.mjs";
+import { median, ROOT, spawnNode } from "./lib.mjs";
 import { parseArgs } from "./lib-args.mjs";
 
 const args = parseArgs(process.argv.slice(2));
@@ -75,11 +75,6 @@ async function start(source) {
   const port = Number(/listening (\d+)/.exec(String(line))?.[1]);
   if (!port) throw new Error(`no port in ${line}`);
   return { proc, port };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function measure(port) {

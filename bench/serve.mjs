@@ -31,6 +31,7 @@ import {
   httpRaw,
   machine,
   machineCpu,
+  median,
   memory,
   modelCase,
   parseArgs,
@@ -184,13 +185,13 @@ try {
         const cpuRatios = samples.map((s, i) => baseSamples[i].cpuUsPerReq / s.cpuUsPerReq);
         const ok = samples.every((s) => s.ok);
         const problems = samples.flatMap((s) => s.problems);
-        const median = [...samples].sort((a, b) => a.reqPerS - b.reqPerS)[Math.floor(samples.length / 2)];
+        const middle = [...samples].sort((a, b) => a.reqPerS - b.reqPerS)[Math.floor(samples.length / 2)];
         const rates = samples.map((s) => s.reqPerS).sort((a, b) => a - b);
-        const r = { ...median, ok, problems };
+        const r = { ...middle, ok, problems };
         r.range = runs > 1 ? [rates[0], rates[rates.length - 1]] : undefined;
-        r.ratio = medianOf(ratios);
+        r.ratio = median(ratios);
         r.ratioRange = runs > 1 ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
-        r.cpuRatio = medianOf(cpuRatios);
+        r.cpuRatio = median(cpuRatios);
         results.push(r);
         if (!r.ok) failed++;
         console.log(line(r));
@@ -407,12 +408,6 @@ function stripDate(headers) {
 async function pinProcess(pid, cpus) {
   const result = await runTool("taskset", ["-a", "-p", "-c", cpus, String(pid)]);
   if (result.code !== 0) throw new Error(`taskset could not pin pid ${pid}: ${result.stderr.trim()}`);
-}
-
-function medianOf(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function fmtRate(r) {
