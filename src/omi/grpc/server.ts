@@ -297,7 +297,9 @@ class Call implements BidiCall, StreamListener {
       if (this.#route.kind === "bidi") this.#deliverMessages();
       // A second message already settles a one-message call: refused now, not after holding every message the client
       // sends (16 MiB of empty 5-byte messages would be 3 million objects).
-      else if (this.#reader.messages.length > 1) this.end(this.#tooManyMessages());
+      else if (this.#reader.messages.length > 1) {
+        this.end(new ChassisError(Code.UNIMPLEMENTED, `${this.path} takes one request message; got ${this.#reader.messages.length}`));
+      }
     } catch (error) {
       this.end(error);
     }
@@ -323,14 +325,10 @@ class Call implements BidiCall, StreamListener {
       this.#onEnd?.();
       return;
     }
-    const { messages } = reader;
-    if (messages.length > 1) {
-      this.end(this.#tooManyMessages());
-      return;
-    }
+    // (data() already refused a second message.)
     let request: Uint8Array;
     try {
-      const message = messages[0];
+      const message = reader.messages[0];
       if (message) request = this.#decompress(message.compressed, message.bytes);
       else if (route.emptyRequestOk) request = new Uint8Array(0);
       else throw new ChassisError(Code.INTERNAL, `${this.path} takes one request message; the request carried none`);
@@ -434,10 +432,6 @@ class Call implements BidiCall, StreamListener {
     if (!stream) return;
     stream.respond(RESPONSE_HEADERS, false);
     stream.end(message instanceof FramedMessage ? message.frame : frameMessage(message), OK_TRAILERS);
-  }
-
-  #tooManyMessages(): ChassisError {
-    return new ChassisError(Code.UNIMPLEMENTED, `${this.path} takes one request message; got ${this.#reader.messages.length}`);
   }
 
   #tooLarge(size: number): ChassisError {
