@@ -126,10 +126,9 @@ export class H2Stream {
   receiveUnacked = 0;
   /** Bytes counted in the connection's buffered budget (released when the upload ends). */
   buffered = 0;
-  /** DATA (and then the trailers or END_STREAM) waiting for flow-control window. */
+  /** DATA waiting for flow-control window; when the stream has ended locally, its trailers (or END_STREAM) follow it. */
   pending: Buffer[] | undefined;
   pendingTrailers: Buffer | undefined;
-  pendingEnd = false;
 
   constructor(connection: H2Connection, id: number, sendWindow: number, receiveWindow: number) {
     this.#connection = connection;
@@ -174,7 +173,6 @@ export class H2Stream {
     this.#localEnded = true;
     if (this.pending) {
       this.pendingTrailers = trailers;
-      this.pendingEnd = true;
       return;
     }
     this.#connection.finishStream(this.id, trailers);
@@ -188,11 +186,11 @@ export class H2Stream {
     this.close();
   }
 
-  /** Called by the connection when queued output has been sent. */
-  flushedEnd(): void {
+  /** Called by the connection when the queued DATA has been sent: an ended stream sends its trailers now. */
+  drained(): void {
+    if (!this.#localEnded) return;
     this.#connection.finishStream(this.id, this.pendingTrailers);
     this.pendingTrailers = undefined;
-    this.pendingEnd = false;
     this.#endLocal();
   }
 
@@ -705,7 +703,7 @@ export class H2Connection {
       let i = 0;
       for (; i < pending.length && !stream.pending; i++) this.sendData(stream, pending[i] as Buffer);
       if (stream.pending) (stream.pending as Buffer[]).push(...pending.slice(i));
-      else if (stream.pendingEnd) stream.flushedEnd();
+      else stream.drained();
     }
   }
 
