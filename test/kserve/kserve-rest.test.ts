@@ -181,7 +181,17 @@ class RawConnection {
   }
 
   async exchange(head: string, body: Buffer = Buffer.alloc(0)): Promise<{ status: number; headers: string; body: string }> {
+    this.send(head, body);
+    return this.answer();
+  }
+
+  /** Writes a request without waiting for its answer (several sent this way are pipelined). */
+  send(head: string, body: Buffer = Buffer.alloc(0)): void {
     this.#socket.write(Buffer.concat([Buffer.from(head.replace(/\n/g, "\r\n")), body]));
+  }
+
+  /** The next answer on the connection. */
+  async answer(): Promise<{ status: number; headers: string; body: string }> {
     for (;;) {
       const end = this.#buffer.indexOf("\r\n\r\n");
       if (end !== -1) {
@@ -292,6 +302,45 @@ describe("KServe REST with the echo model (v1)", () => {
       (badKeys.json as Obj).error as string,
       /^instance 0 has keys "foo", which are not this model's inputs \("input", "raise"\)/,
     );
+  });
+
+  test("v1: requests pipelined in one write are answered in order on the connection, each with its own answer", async () => {
+    const connection = await RawConnection.open(port);
+    try {
+      const predict = (text: string) => {
+        const body = Buffer.from(JSON.stringify({ instances: [b64(text)] }));
+        return [
+          `POST /v1/models/echo:predict HTTP/1.1\nhost: x\ncontent-type: application/json\ncontent-length: ${body.length}\n\n`,
+          body,
+        ] as const;
+      };
+      const requests = [
+        predict("first"),
+        [`GET /v1/models/echo HTTP/1.1\nhost: x\n\n`, Buffer.alloc(0)] as const,
+        predict("third"),
+        [
+          `POST /v1/models/echo:predict HTTP/1.1\nhost: x\ncontent-type: application/json\ncontent-length: 1\n\n`,
+          Buffer.from("{"),
+        ] as const,
+        predict("fifth"),
+      ];
+      // One write carries all five, so the server parses them in one read.
+      connection.send(requests.map(([head, body]) => head + body.toString()).join(""));
+      const answers = [];
+      for (let i = 0; i < requests.length; i++) answers.push(await connection.answer());
+      assert.deepEqual(
+        answers.map((a) => [a.status, JSON.parse(a.body)]),
+        [
+          [200, { predictions: ["first"] }],
+          [200, { name: "echo", ready: true }],
+          [200, { predictions: ["third"] }],
+          [400, { error: "Unrecognized request format: unexpected end of data: line 1 column 2 (char 1)" }],
+          [200, { predictions: ["fifth"] }],
+        ],
+      );
+    } finally {
+      connection.close();
+    }
   });
 
   test("T5: invalid JSON or an empty body is 400 'Unrecognized request format: <orjson's message>'", async () => {
