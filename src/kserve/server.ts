@@ -311,10 +311,15 @@ export class KServeServer {
     const cancel = cancellationOf(res);
     const started = performance.now();
     const outcomes = await this.#runtime.run(decoded.items, cancel);
-    const failedAt = outcomes.findIndex((o) => !o.ok);
-    const failed = outcomes.filter((o) => !o.ok).length;
-    metrics.recordRun("v1", (performance.now() - started) / 1000, outcomes.length - failed, failed);
+    let failedAt = -1;
+    let failed = 0;
+    for (let i = 0; i < outcomes.length; i++) {
+      if ((outcomes[i] as { ok: boolean }).ok) continue;
+      if (failedAt === -1) failedAt = i;
+      failed++;
+    }
     const post = performance.now();
+    metrics.recordRun("v1", (post - started) / 1000, outcomes.length - failed, failed);
     try {
       if (failedAt !== -1) {
         // KServe answers a failing predict with one error for the request; the instance is named when there are several.

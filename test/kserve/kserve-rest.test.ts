@@ -292,6 +292,17 @@ describe("KServe REST with the echo model (v1)", () => {
     assert.equal(await predicts(), baseline, "a bad output_format is refused before the model runs");
   });
 
+  test("v1: base64 wrapped over lines (as the base64 tool prints it) is accepted; whitespace alone does not make it valid", async () => {
+    const text = "a line long enough that its base64 needs more than one line of 76 characters when wrapped by the tool";
+    const wrapped = (b64(text).match(/.{1,76}/g) as string[]).join("\n");
+    assert.ok(wrapped.includes("\n"));
+    const reply = await post(port, "/v1/models/echo:predict", { instances: [wrapped] });
+    assert.deepEqual(reply.json, { predictions: [text] });
+    const bad = await post(port, "/v1/models/echo:predict", { instances: ["aGVs\nbG8!"] });
+    assert.equal(bad.status, 400);
+    assert.match((bad.json as Obj).error as string, /^instance 0 is not valid base64/);
+  });
+
   test("v1: an instance that is not base64 or has keys that are not inputs is 400 naming the instance", async () => {
     const notBase64 = await post(port, "/v1/models/echo:predict", { instances: [b64("ok"), "not base64!"] });
     assert.equal(notBase64.status, 400);
