@@ -5,21 +5,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { seededRandom as random } from "../../test/helpers/random.js";
 import { Code } from "../core/code.js";
 import type { ChassisError } from "../core/error.js";
 import { RunRequestSchema, RunResponseSchema } from "./gen/model_pb.js";
 import { decodeRunRequest, encodeRunResponse, type RunReply } from "./run-codec.js";
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = ["", "input", "results.json", "error", "clé", "键", "emoji 🙂", "x".repeat(200)];
 

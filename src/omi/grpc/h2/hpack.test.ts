@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { seededRandom as random } from "../../../../test/helpers/random.js";
 import { encodeHeaderBlock, HeaderListTooLarge, HpackDecoder, HpackError } from "./hpack.js";
 import { decodeHuffman, HUFFMAN_CODE_LENGTHS, HUFFMAN_CODES } from "./huffman.js";
 
@@ -31,16 +32,6 @@ function huffman(octets: Uint8Array | string, padding?: string): Buffer {
   const out = Buffer.alloc(bits.length / 8);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(bits.slice(8 * i, 8 * i + 8), 2);
   return out;
-}
-
-/** A deterministic generator (mulberry32), so that a failure repeats. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const REQUEST_1: Field[] = [
