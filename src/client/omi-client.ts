@@ -2,25 +2,15 @@
  * @module client/omi-client
  * OmiClient: a typed OMI client on @grpc/grpc-js for any ModzyModel server
  * (chassis-ts or Chassis). Calls reject with ChassisError, whose code is the
- * gRPC status. grpc-js is imported on the first call, not with this module:
- * every model imports chassis-ts, whose entry exports this class, and
- * `chassis serve` should not pay grpc-js's start-up time (~50 ms) for a client
- * it never uses.
+ * gRPC status. grpc-js and protobuf-es (client/omi-wire) are imported on the
+ * first call, not with this module: every model imports chassis-ts, whose
+ * entry exports this class, and `chassis serve` should not pay their start-up
+ * time (~50 and ~40 ms) for a client it never uses.
  */
-import { create } from "@bufbuild/protobuf";
 import type { Client, ServiceError } from "@grpc/grpc-js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
-import {
-  ModzyModel,
-  RunRequestSchema,
-  type RunResponse,
-  ShutdownRequestSchema,
-  type ShutdownResponse,
-  StatusRequestSchema,
-  type StatusResponse,
-} from "../omi/gen/model_pb.js";
-import { grpcServiceDefinition } from "./grpc-service.js";
+import type { RunResponse, ShutdownResponse, StatusResponse } from "../omi/gen/model_pb.js";
 
 export type { RunResponse, ShutdownResponse, StatusResponse };
 
@@ -39,17 +29,20 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-const definition = grpcServiceDefinition(ModzyModel);
-const encoder = new TextEncoder();
-
 type GrpcJs = typeof import("@grpc/grpc-js");
+type Wire = typeof import("./omi-wire.js");
+interface Connection {
+  grpc: GrpcJs;
+  wire: Wire;
+  client: Client;
+}
 
 export class OmiClient {
   readonly address: string;
   readonly #timeoutMs: number;
   readonly #maxMessageBytes: number;
   /** The channel, made on the first call. */
-  #client: Promise<{ grpc: GrpcJs; client: Client }> | undefined;
+  #client: Promise<Connection> | undefined;
   #closed = false;
 
   constructor(options: OmiClientOptions = {}) {
@@ -59,23 +52,16 @@ export class OmiClient {
   }
 
   status(options: { timeoutMs?: number } = {}): Promise<StatusResponse> {
-    return this.#call("Status", create(StatusRequestSchema), options.timeoutMs);
+    return this.#call("Status", (wire) => wire.statusRequest(), options.timeoutMs);
   }
 
   /** Runs items (input key -> bytes, or a string sent as UTF-8). */
   run(items: Array<Record<string, Uint8Array | string>>, options: RunOptions = {}): Promise<RunResponse> {
-    const request = create(RunRequestSchema, {
-      inputs: items.map((item) => ({
-        input: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, typeof v === "string" ? encoder.encode(v) : v])),
-      })),
-      detectDrift: options.detectDrift ?? false,
-      explain: options.explain ?? false,
-    });
-    return this.#call("Run", request, options.timeoutMs);
+    return this.#call("Run", (wire) => wire.runRequest(items, options), options.timeoutMs);
   }
 
   shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownResponse> {
-    return this.#call("Shutdown", create(ShutdownRequestSchema), options.timeoutMs);
+    return this.#call("Shutdown", (wire) => wire.shutdownRequest(), options.timeoutMs);
   }
 
   /**
@@ -110,8 +96,8 @@ export class OmiClient {
     void this.#client?.then(({ client }) => client.close());
   }
 
-  #connect(): Promise<{ grpc: GrpcJs; client: Client }> {
-    this.#client ??= import("@grpc/grpc-js").then((loaded) => {
+  #connect(): Promise<Connection> {
+    this.#client ??= Promise.all([import("@grpc/grpc-js"), import("./omi-wire.js")]).then(([loaded, wire]) => {
       // A CommonJS package: Node gives its exports as named exports and as `default`, esbuild's chunks only as `default`.
       const grpc = (loaded as { default?: GrpcJs }).default ?? loaded;
       const client = new grpc.Client(this.address, grpc.credentials.createInsecure(), {
@@ -120,21 +106,21 @@ export class OmiClient {
       });
       // Closed before the first call: calls fail as grpc-js fails them on a closed channel.
       if (this.#closed) client.close();
-      return { grpc, client };
+      return { grpc, wire, client };
     });
     return this.#client;
   }
 
-  async #call<Res>(method: "Status" | "Run" | "Shutdown", request: unknown, timeoutMs?: number): Promise<Res> {
-    const { path, requestSerialize, responseDeserialize } = definition[method] as (typeof definition)[string];
+  async #call<Res>(method: "Status" | "Run" | "Shutdown", request: (wire: Wire) => unknown, timeoutMs?: number): Promise<Res> {
     const deadline = Date.now() + (timeoutMs ?? this.#timeoutMs);
-    const { grpc, client } = await this.#connect();
+    const { grpc, wire, client } = await this.#connect();
+    const { path, requestSerialize, responseDeserialize } = wire.definition[method] as (typeof wire.definition)[string];
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(
         path,
         requestSerialize,
         responseDeserialize,
-        request,
+        request(wire),
         { deadline },
         (error: ServiceError | null, response?: unknown) => {
           if (error) reject(callError(grpc, this.address, method, error));

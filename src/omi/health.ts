@@ -2,21 +2,56 @@
  * @module omi/health
  * grpc.health.v1.Health (Check and Watch) for the whole server ("") and for
  * "ModzyModel": NOT_SERVING until the model is loaded and again while
- * draining. Written over the generated code instead of grpc-health-check,
- * which loads protobufjs and proto-loader at start-up for one tiny service.
+ * draining. Its two messages are written by hand (omi/wire), instead of
+ * grpc-health-check, which loads protobufjs and proto-loader at start-up for
+ * one tiny service, or protobuf-es, whose start-up cost is the same kind.
  */
-import { create } from "@bufbuild/protobuf";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
-import {
-  HealthCheckRequestSchema,
-  HealthCheckResponseSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-} from "./gen/grpc/health/v1/health_pb.js";
-import { decodeRequest, encodeResponse } from "./grpc/codec.js";
 import type { GrpcServer } from "./grpc/server.js";
+import { malformed, WireReader, WireWriter } from "./wire.js";
 
-export { ServingStatus };
+/** grpc.health.v1.HealthCheckResponse.ServingStatus (the generated enum's values). */
+export enum ServingStatus {
+  UNKNOWN = 0,
+  SERVING = 1,
+  NOT_SERVING = 2,
+  SERVICE_UNKNOWN = 3,
+}
+
+const REQUEST = "grpc.health.v1.HealthCheckRequest";
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * HealthCheckRequest's `service` (field 1). Like protobuf-es, field 1 is read
+ * as a string whatever its wire type says, the last one wins, and other fields
+ * are skipped (health.test.ts compares the two).
+ */
+export function decodeHealthCheckRequest(bytes: Uint8Array): string {
+  const reader = new WireReader(bytes, 0, bytes.length, REQUEST);
+  let service = "";
+  while (reader.pos < reader.end) {
+    const tag = reader.varint();
+    const field = Math.floor(tag / 8);
+    if (field === 0) throw malformed(REQUEST, "field number 0 is not allowed");
+    if (field !== 1) {
+      reader.skip(tag & 7, field);
+      continue;
+    }
+    const start = reader.lengthDelimited();
+    try {
+      service = utf8.decode(bytes.subarray(start, reader.pos));
+    } catch {
+      throw malformed(REQUEST, "the service name is not valid UTF-8");
+    }
+  }
+  return service;
+}
+
+/** HealthCheckResponse: one enum field. */
+export function encodeHealthCheckResponse(status: ServingStatus): Uint8Array {
+  return new WireWriter().int32(1, status).finish();
+}
 
 const CHECK = "/grpc.health.v1.Health/Check";
 const WATCH = "/grpc.health.v1.Health/Watch";
@@ -44,22 +79,22 @@ export class HealthService {
     server.unary(
       CHECK,
       (bytes) => {
-        const { service } = decodeRequest(HealthCheckRequestSchema, bytes, CHECK);
+        const service = decodeHealthCheckRequest(bytes);
         const status = this.#services.get(service);
         if (status === undefined) throw new ChassisError(Code.NOT_FOUND, `unknown service "${service}"`);
-        return encodeResponse(HealthCheckResponseSchema, create(HealthCheckResponseSchema, { status }));
+        return encodeHealthCheckResponse(status);
       },
       { emptyRequestOk: true },
     );
     server.serverStream(
       WATCH,
       (bytes, call) => {
-        const { service } = decodeRequest(HealthCheckRequestSchema, bytes, WATCH);
+        const service = decodeHealthCheckRequest(bytes);
         let last: ServingStatus | undefined;
         const send = (status: ServingStatus) => {
           if (status === last) return;
           last = status;
-          call.write(encodeResponse(HealthCheckResponseSchema, create(HealthCheckResponseSchema, { status })));
+          call.write(encodeHealthCheckResponse(status));
         };
         send(this.#services.get(service) ?? ServingStatus.SERVICE_UNKNOWN);
         if (!this.#services.has(service)) return; // stays open with SERVICE_UNKNOWN, as the protocol says

@@ -1,6 +1,7 @@
 /**
- * @module omi/reflection
- * gRPC server reflection, v1 and v1alpha (same messages, two paths). It serves
+ * @module omi/reflection-answers
+ * The answers of gRPC server reflection, v1 and v1alpha (same messages, two
+ * paths), loaded by omi/reflection on the first reflection call. It serves
  * the compiled FileDescriptorProtos embedded in the generated code (what
  * protoc emits), so reflection clients such as grpcurl and Python's
  * DescriptorPool accept them. Written here because @grpc/reflection 1.0.4
@@ -18,10 +19,8 @@ import {
   ServerReflectionResponseSchema,
 } from "./gen/grpc/reflection/v1/reflection_pb.js";
 import { decodeRequest, encodeResponse } from "./grpc/codec.js";
-import type { GrpcServer } from "./grpc/server.js";
 
-const V1 = "grpc.reflection.v1";
-const V1ALPHA = "grpc.reflection.v1alpha";
+import { REFLECTION_SERVICES, V1, V1ALPHA } from "./reflection.js";
 
 /** The v1alpha file: the v1 file under another package (the protocol is identical). */
 function v1alphaFile(): FileDescriptorProto {
@@ -49,20 +48,10 @@ export class ReflectionService {
   readonly #files = new Map<string, IndexedFile>();
   readonly #symbols = new Map<string, string>();
   readonly #services: string[];
-  /** The descriptors to index, until the first reflection call needs them (indexing is ~10 ms of start-up). */
-  #unindexed: DescFile[] | undefined;
 
   /** `files`: the descriptors of every service served; `services`: their full names, as listed. */
-  constructor(files: DescFile[], services: string[]) {
-    this.#unindexed = files;
-    this.#services = [...services, `${V1}.ServerReflection`, `${V1ALPHA}.ServerReflection`];
-  }
-
-  /** Builds the file and symbol indexes on first use. */
-  #ensureIndexed(): void {
-    const files = this.#unindexed;
-    if (!files) return;
-    this.#unindexed = undefined;
+  constructor(files: DescFile[], services: readonly string[]) {
+    this.#services = [...services, ...REFLECTION_SERVICES];
     const protos = [...files.map((f) => f.proto), file_grpc_reflection_v1_reflection.proto, v1alphaFile()];
     for (const proto of protos) this.#index(proto);
   }
@@ -105,7 +94,6 @@ export class ReflectionService {
   }
 
   answer(request: ServerReflectionRequest): ServerReflectionResponse {
-    this.#ensureIndexed();
     const base = { validHost: request.host, originalRequest: request };
     const notFound = (message: string) =>
       create(ServerReflectionResponseSchema, {
@@ -156,17 +144,8 @@ export class ReflectionService {
     }
   }
 
-  /** Adds ServerReflectionInfo, v1 and v1alpha, to the server: one answer per request message. */
-  register(server: GrpcServer): void {
-    for (const version of [V1, V1ALPHA]) {
-      const path = `/${version}.ServerReflection/ServerReflectionInfo`;
-      server.bidi(path, (call) => {
-        call.onMessage((bytes) => {
-          const request = decodeRequest(ServerReflectionRequestSchema, bytes, path);
-          call.write(encodeResponse(ServerReflectionResponseSchema, this.answer(request)));
-        });
-        call.onEnd(() => call.end());
-      });
-    }
+  /** One reflection request's bytes -> its answer's bytes. */
+  answerBytes(bytes: Uint8Array, path: string): Uint8Array {
+    return encodeResponse(ServerReflectionResponseSchema, this.answer(decodeRequest(ServerReflectionRequestSchema, bytes, path)));
   }
 }

@@ -1,15 +1,15 @@
 /**
  * @module omi/run-codec
  * A hand-written protobuf codec for the hot pair, RunRequest and RunResponse
- * (proto/model.proto), straight to and from the runtime's items. Every other
- * message goes through protobuf-es. Measured on the echo model, protobuf-es's
+ * (proto/model.proto), straight to and from the runtime's items. Status,
+ * Shutdown and health are written by hand too (omi/service-codec, omi/health);
+ * only reflection uses protobuf-es. Measured on the echo model, protobuf-es's
  * reflective fromBinary/create/toBinary took about 10% of the server's main
  * thread. The output is byte-identical to protobuf-es's toBinary and the
  * decoder accepts what it accepts (run-codec.test.ts checks both against it).
  */
-import { Code } from "../core/code.js";
-import { ChassisError } from "../core/error.js";
 import type { RawItem } from "../runtime/outcome.js";
+import { malformed as malformedMessage, WIRE_LEN, WIRE_VARINT, WireReader } from "./wire.js";
 
 export interface DecodedRunRequest {
   /** One map of input key to bytes per InputItem; the bytes are views of the request buffer. */
@@ -26,77 +26,15 @@ export interface RunReply {
   readonly outputs: ReadonlyArray<{ readonly output: Readonly<Record<string, Uint8Array>>; readonly success: boolean }>;
 }
 
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
-
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const RUN_REQUEST = "RunRequest";
 
-class Reader {
-  pos: number;
-  constructor(
-    readonly buf: Uint8Array,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
-
-  varint(): number {
-    // Up to 10 bytes; values above 2^53 lose precision, which only matters for skipped fields.
-    let result = 0;
-    let shift = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw malformed("a varint runs past the end of its message");
-      const byte = this.buf[this.pos++] as number;
-      result += (byte & 0x7f) * shift;
-      if (byte < 0x80) return result;
-      shift *= 128;
-    }
-    throw malformed("a varint is longer than 10 bytes");
-  }
-
-  /** The bounds of a length-delimited field's payload; advances past it. */
-  lengthDelimited(): number {
-    const length = this.varint();
-    const start = this.pos;
-    if (length > this.end - start) throw malformed(`a field announces ${length} bytes but only ${this.end - start} remain`);
-    this.pos = start + length;
-    return start;
-  }
-
-  skip(wireType: number, field: number): void {
-    switch (wireType) {
-      case WIRE_VARINT:
-        this.varint();
-        return;
-      case WIRE_I64:
-        this.advance(8);
-        return;
-      case WIRE_LEN:
-        this.lengthDelimited();
-        return;
-      case WIRE_I32:
-        this.advance(4);
-        return;
-      default:
-        throw malformed(`field ${field} has wire type ${wireType}, which proto3 does not use`);
-    }
-  }
-
-  advance(n: number): void {
-    if (this.end - this.pos < n) throw malformed("a fixed-width field runs past the end of its message");
-    this.pos += n;
-  }
-}
-
-function malformed(detail: string): ChassisError {
-  return new ChassisError(Code.INTERNAL, `cannot decode the request as RunRequest: ${detail}`);
+function malformed(detail: string) {
+  return malformedMessage(RUN_REQUEST, detail);
 }
 
 export function decodeRunRequest(buf: Uint8Array): DecodedRunRequest {
-  const reader = new Reader(buf, 0, buf.length);
+  const reader = new WireReader(buf, 0, buf.length, RUN_REQUEST);
   const items: RawItem[] = [];
   let detectDrift = false;
   let explain = false;
@@ -117,7 +55,7 @@ export function decodeRunRequest(buf: Uint8Array): DecodedRunRequest {
 
 function decodeInputItem(buf: Uint8Array, start: number, end: number): RawItem {
   const item: Record<string, Uint8Array> = {};
-  const reader = new Reader(buf, start, end);
+  const reader = new WireReader(buf, start, end, RUN_REQUEST);
   while (reader.pos < end) {
     const tag = reader.varint();
     if (tag === ((1 << 3) | WIRE_LEN)) {
@@ -132,7 +70,7 @@ function decodeInputItem(buf: Uint8Array, start: number, end: number): RawItem {
 const EMPTY = new Uint8Array(0);
 
 function decodeMapEntry(buf: Uint8Array, start: number, end: number, into: Record<string, Uint8Array>): void {
-  const reader = new Reader(buf, start, end);
+  const reader = new WireReader(buf, start, end, RUN_REQUEST);
   let key = "";
   let value: Uint8Array = EMPTY;
   while (reader.pos < end) {

@@ -8,13 +8,10 @@ import type { Logger } from "../core/log.js";
 import { silentLogger } from "../core/log.js";
 import type { ServingMetrics } from "../metrics/serving.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
-import { file_model, ModzyModel, ShutdownResponseSchema, StatusResponseSchema } from "./gen/model_pb.js";
-import { encodeResponse } from "./grpc/codec.js";
 import { FramedMessage, PREFIX_BYTES } from "./grpc/frame.js";
 import { GrpcServer } from "./grpc/server.js";
 import { HealthService, ServingStatus } from "./health.js";
-import { ReflectionService } from "./reflection.js";
+import { registerReflection } from "./reflection.js";
 import { decodeRunRequest, encodeRunResponse, type RunReply } from "./run-codec.js";
 import { OmiService } from "./service.js";
 
@@ -32,6 +29,9 @@ export interface OmiServerOptions {
 }
 
 export const DEFAULT_OMI_PORT = 45000;
+/** The OMI service's full name: proto/model.proto has no package. */
+const MODZY_MODEL = "ModzyModel";
+const HEALTH = "grpc.health.v1.Health";
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export class OmiServer {
@@ -59,19 +59,23 @@ export class OmiServer {
       ...(options.onShutdown ? { onShutdown: options.onShutdown } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
-    const path = (method: string) => `/${ModzyModel.typeName}/${method}`;
-    this.#server.unary(path("Status"), async () => encodeResponse(StatusResponseSchema, await service.status()), {
-      emptyRequestOk: true,
-    });
+    const path = (method: string) => `/${MODZY_MODEL}/${method}`;
+    this.#server.unary(path("Status"), () => service.status(), { emptyRequestOk: true });
     // The hot path: hand-written codec (omi/run-codec), no protobuf-es message objects; the reply is encoded
     // straight into its gRPC frame.
     this.#server.unary(path("Run"), (bytes, call) => service.run(decodeRunRequest(bytes).items, call).then(framedRunResponse));
-    this.#server.unary(path("Shutdown"), () => encodeResponse(ShutdownResponseSchema, service.shutdown()), { emptyRequestOk: true });
+    this.#server.unary(path("Shutdown"), () => service.shutdown(), { emptyRequestOk: true });
 
-    this.health = new HealthService([ModzyModel.typeName]);
+    this.health = new HealthService([MODZY_MODEL]);
     this.health.register(this.#server);
-    const reflection = new ReflectionService([file_model, file_grpc_health_v1_health], [ModzyModel.typeName, "grpc.health.v1.Health"]);
-    reflection.register(this.#server);
+    registerReflection(this.#server, async () => {
+      const [{ ReflectionService }, { file_model }, { file_grpc_health_v1_health }] = await Promise.all([
+        import("./reflection-answers.js"),
+        import("./gen/model_pb.js"),
+        import("./gen/grpc/health/v1/health_pb.js"),
+      ]);
+      return new ReflectionService([file_model, file_grpc_health_v1_health], [MODZY_MODEL, HEALTH]);
+    });
 
     // Health follows the runtime: SERVING only while the model is ready.
     const follow = (state: string) => this.health.setAll(state === "ready" ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);

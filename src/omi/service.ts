@@ -4,13 +4,11 @@
  * the Runtime. Texts follow the Chassis reference server byte for byte; the
  * places where chassis-ts fixes its bugs are marked "Departure".
  */
-import { create } from "@bufbuild/protobuf";
 import type { ServingMetrics } from "../metrics/serving.js";
-import type { ModelMetadata } from "../model/metadata.js";
 import type { ItemOutcome, RawItem } from "../runtime/outcome.js";
 import type { RunOptions, Runtime } from "../runtime/runtime.js";
-import { type ShutdownResponse, ShutdownResponseSchema, type StatusResponse, StatusResponseSchema } from "./gen/model_pb.js";
 import type { RunReply } from "./run-codec.js";
+import { encodeShutdownResponse, encodeStatusResponse } from "./service-codec.js";
 import { errorOutput, OMI_INTERNAL_ERROR, OMI_OK, omiStatusFor } from "./status.js";
 
 export const MESSAGES = Object.freeze({
@@ -46,16 +44,16 @@ export class OmiService {
    * "Initialized", later ones "Already Initialized", even when the model was
    * loaded at start (so clients see what they saw with Chassis).
    */
-  async status(): Promise<StatusResponse> {
+  async status(): Promise<Uint8Array> {
     try {
       await this.#runtime.load();
     } catch {
       // The runtime logged the load error; OMI only carries the fixed text.
-      return statusResponse(this.#runtime.metadata, OMI_INTERNAL_ERROR, MESSAGES.failedToInitialize);
+      return encodeStatusResponse(this.#runtime.metadata, OMI_INTERNAL_ERROR, MESSAGES.failedToInitialize);
     }
     const message = this.#statusAnswered ? MESSAGES.alreadyInitialized : MESSAGES.initialized;
     this.#statusAnswered = true;
-    return statusResponse(this.#runtime.metadata, OMI_OK, message);
+    return encodeStatusResponse(this.#runtime.metadata, OMI_OK, message);
   }
 
   /**
@@ -89,42 +87,11 @@ export class OmiService {
   }
 
   /** Answers, then asks the server to drain and exit (Chassis exits 143; we drain and exit 0). */
-  shutdown(): ShutdownResponse {
+  shutdown(): Uint8Array {
     if (!this.#shutdownRequested) {
       this.#shutdownRequested = true;
       setImmediate(this.#onShutdown);
     }
-    return create(ShutdownResponseSchema, { ...OMI_OK, message: MESSAGES.shutdown });
+    return encodeShutdownResponse(OMI_OK, MESSAGES.shutdown);
   }
-}
-
-function statusResponse(metadata: ModelMetadata, { statusCode, status }: typeof OMI_OK, message: string): StatusResponse {
-  return create(StatusResponseSchema, {
-    statusCode,
-    status,
-    message,
-    modelInfo: {
-      modelName: metadata.name,
-      modelVersion: metadata.version,
-      modelAuthor: metadata.author,
-      modelType: metadata.modelType,
-      source: metadata.source,
-    },
-    description: { ...metadata.description },
-    inputs: metadata.inputs.map((input) => ({
-      filename: input.key,
-      acceptedMediaTypes: [...input.mediaTypes],
-      maxSize: input.maxSize,
-      description: input.description,
-    })),
-    outputs: metadata.outputs.map((output) => ({
-      filename: output.key,
-      mediaType: output.mediaType,
-      maxSize: output.maxSize,
-      description: output.description,
-    })),
-    resources: { requiredRam: metadata.resources.ram, numCpus: metadata.resources.cpus, numGpus: metadata.resources.gpus },
-    timeout: { status: metadata.timeout.status, run: metadata.timeout.run },
-    features: { ...metadata.features },
-  });
 }

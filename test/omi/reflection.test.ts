@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { create, createFileRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { Client, credentials } from "@grpc/grpc-js";
+import { Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../../src/client/grpc-service.js";
 import {
   ServerReflection,
@@ -93,6 +93,35 @@ describe("server reflection", () => {
       assert.deepEqual(fileNames(answers[2]), ["model.proto"]);
     });
   }
+
+  test("a request that is not a ServerReflectionRequest ends the stream with INTERNAL, after the answers before it", async () => {
+    const def = grpcServiceDefinition(ServerReflection).ServerReflectionInfo;
+    assert.ok(def);
+    const client = new Client(`127.0.0.1:${server.omiPort}`, credentials.createInsecure());
+    try {
+      const call = client.makeBidiStreamRequest(def.path, (bytes: Buffer) => bytes, def.responseDeserialize);
+      const answers: ServerReflectionResponse[] = [];
+      call.on("data", (answer: ServerReflectionResponse) => answers.push(answer));
+      const ended = new Promise<ServiceError>((resolve, reject) => {
+        call.on("error", resolve);
+        call.on("end", () => reject(new Error("the stream ended without an error")));
+      });
+      const list = create(ServerReflectionRequestSchema, { messageRequest: { case: "listServices", value: "" } });
+      call.write(Buffer.from(toBinary(ServerReflectionRequestSchema, list)));
+      call.write(Buffer.from([0x0a, 0x05, 0x61])); // field 1 announces 5 bytes; 1 follows
+      call.end();
+      const error = await ended;
+      assert.equal(error.code, 13);
+      assert.match(
+        error.details,
+        /^cannot decode the request of \/grpc\.reflection\.v1\.ServerReflection\/ServerReflectionInfo as grpc\.reflection\.v1\.ServerReflectionRequest: /,
+      );
+      assert.equal(answers.length, 1);
+      assert.equal(answers[0]?.messageResponse.case, "listServicesResponse");
+    } finally {
+      client.close();
+    }
+  });
 
   test("the served model.proto keeps the protofile's options and field numbers", async () => {
     const [answer] = await reflect(server.omiPort, "v1", [{ messageRequest: { case: "fileByFilename", value: "model.proto" } }]);
