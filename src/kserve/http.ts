@@ -19,36 +19,55 @@ const DRAIN_SLACK = 16 * 1024 * 1024;
  * body, marks the response to close the connection.
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, limit: number, limitName: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = (size: number) =>
-      new ChassisError(
-        Code.RESOURCE_EXHAUSTED,
-        `request body is ${formatBytes(size)} (${size} bytes), over the limit of ${formatBytes(limit)} (${limitName})`,
-      );
-    const declared = Number(req.headers["content-length"] ?? Number.NaN);
-    if (declared > limit) {
-      if (declared > limit + DRAIN_SLACK) res.shouldKeepAlive = false;
-      else req.resume();
-      reject(tooLarge(declared));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else if (size > limit + DRAIN_SLACK) {
-        res.shouldKeepAlive = false;
-        req.destroy();
-        reject(tooLarge(size));
-      }
-    });
-    req.on("end", () =>
-      size > limit ? reject(tooLarge(size)) : resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),
-    );
-    req.on("error", (error) => reject(ChassisError.from(error, Code.CANCELLED)));
-  });
+  return new Promise((resolve, reject) =>
+    readBodyThen(req, res, limit, limitName, (error, body) => (error ? reject(error) : resolve(body))),
+  );
 }
+
+/** readBody with a callback, called once, for the v1 hot path: no promise and no await per request. */
+export function readBodyThen(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+  limitName: string,
+  done: (error: ChassisError | undefined, body: Buffer) => void,
+): void {
+  let settled = false;
+  const settle = (error: ChassisError | undefined, body: Buffer = EMPTY) => {
+    if (settled) return;
+    settled = true;
+    done(error, body);
+  };
+  const tooLarge = (size: number) =>
+    new ChassisError(
+      Code.RESOURCE_EXHAUSTED,
+      `request body is ${formatBytes(size)} (${size} bytes), over the limit of ${formatBytes(limit)} (${limitName})`,
+    );
+  const declared = Number(req.headers["content-length"] ?? Number.NaN);
+  if (declared > limit) {
+    if (declared > limit + DRAIN_SLACK) res.shouldKeepAlive = false;
+    else req.resume();
+    settle(tooLarge(declared));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on("data", (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+    else if (size > limit + DRAIN_SLACK) {
+      res.shouldKeepAlive = false;
+      req.destroy();
+      settle(tooLarge(size));
+    }
+  });
+  req.on("end", () =>
+    size > limit ? settle(tooLarge(size)) : settle(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),
+  );
+  req.on("error", (error) => settle(ChassisError.from(error, Code.CANCELLED)));
+}
+
+const EMPTY = Buffer.alloc(0);
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Readonly<Record<string, string>>): void {
   sendText(res, status, JSON.stringify(body), "application/json", headers);

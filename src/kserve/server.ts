@@ -13,7 +13,7 @@ import { ChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/registry.js";
 import type { ServingMetrics } from "../metrics/serving.js";
-import type { RawItem } from "../runtime/outcome.js";
+import type { ItemOutcome, RawItem } from "../runtime/outcome.js";
 import type { Runtime } from "../runtime/runtime.js";
 import {
   type HttpError,
@@ -24,7 +24,7 @@ import {
   routeNotFound,
   versioningNotSupported,
 } from "./errors.js";
-import { cancellationOf, readBody, sendError, sendJson, sendText, watchResponse } from "./http.js";
+import { cancellationOf, readBodyThen, sendError, sendJson, sendText, watchResponse } from "./http.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 import { openApiDocument, swaggerUiAsset, swaggerUiHtml } from "./openapi.js";
 import { instanceToItem, type OutputFormat, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
@@ -66,6 +66,13 @@ type Handler = (req: IncomingMessage, res: ServerResponse, match: RegExpExecArra
 interface Route {
   readonly pattern: RegExp;
   readonly methods: Readonly<Record<string, Handler>>;
+}
+
+/** A v1 body, decoded: the items, the answer's format, and whether the body went to the model unparsed. */
+interface DecodedV1 {
+  readonly items: RawItem[];
+  readonly format: OutputFormat;
+  readonly raw: boolean;
 }
 
 /** Paths whose route is remembered (handlers only read the match's groups). */
@@ -261,60 +268,80 @@ export class KServeServer {
     sendJson(res, ready ? 200 : 503, { ready });
   }
 
-  async #v1Decode(
-    req: IncomingMessage,
-    res: ServerResponse,
-    name: string,
-  ): Promise<{ items: RawItem[]; format: OutputFormat; raw: boolean } | undefined> {
+  /**
+   * Reads and decodes a v1 body, then calls `next` with the items. Refusals
+   * (unknown model, not ready, a bad body) are answered here, and `next` is
+   * not called. Callbacks rather than async/await: v1 predict is a hot path
+   * (bench/serve.mjs), and each await is a promise and a microtask per call.
+   */
+  #v1Decode(req: IncomingMessage, res: ServerResponse, name: string, next: (decoded: DecodedV1) => void): void {
     const { metrics } = this.#options;
     const problem = this.#check(name);
     if (problem) {
       req.resume();
       metrics.recordRefused("v1");
       sendError(res, problem);
-      return undefined;
+      return;
     }
     const started = performance.now();
-    try {
-      const bytes = await readBody(req, res, this.#options.maxBodyBytes, "MAX_BODY_SIZE");
-      const contentType = req.headers["content-type"];
-      if (contentType !== undefined && !V1_JSON_TYPES.has(contentType)) {
-        // KServe hands a body of any other declared type to the model unparsed: here, the first input.
-        const first = this.#runtime.metadata.inputs[0]?.key as string;
-        return { items: [{ [first]: bytes }], format: "text", raw: true };
-      }
-      let body: unknown;
+    readBodyThen(req, res, this.#options.maxBodyBytes, "MAX_BODY_SIZE", (error, bytes) => {
+      let decoded: DecodedV1 | undefined;
       try {
-        // parseJson, not JSON.parse: it keeps integers above 2^53 exact (a JSON instance value reaches the model
-        // unchanged, as with KServe's orjson) and its messages are orjson's, which KServe puts in this error.
-        body = parseJson(bytes.toString("utf8"));
-      } catch (error) {
-        if (!(error instanceof JsonSyntaxError)) throw error;
-        throw new ChassisError(Code.INVALID_ARGUMENT, `Unrecognized request format: ${error.message}`);
+        if (error) throw error;
+        decoded = this.#v1Items(req, bytes);
+      } catch (failure) {
+        metrics.recordRefused("v1");
+        sendError(res, httpErrorFor(failure, name));
       }
-      const items = requestInstances(body).map((instance, i) => instanceToItem(instance, this.#runtime.metadata, i));
-      // Checked here, before predict runs: a bad output_format used to be found only after the model had run.
-      return { items, format: requestOutputFormat(body), raw: false };
-    } catch (error) {
-      metrics.recordRefused("v1");
-      sendError(res, httpErrorFor(error, name));
-      return undefined;
-    } finally {
       metrics.observe(metrics.preprocess, (performance.now() - started) / 1000);
-    }
+      if (!decoded) return;
+      try {
+        next(decoded);
+      } catch (failure) {
+        this.#fail(res, failure);
+      }
+    });
   }
 
-  async #v1Predict(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-    const decoded = await this.#v1Decode(req, res, name);
-    if (!decoded) return;
+  /** A v1 body -> items (and the answer's format); throws INVALID_ARGUMENT naming what is wrong. */
+  #v1Items(req: IncomingMessage, bytes: Buffer): DecodedV1 {
+    const contentType = req.headers["content-type"];
+    if (contentType !== undefined && !V1_JSON_TYPES.has(contentType)) {
+      // KServe hands a body of any other declared type to the model unparsed: here, the first input.
+      const first = this.#runtime.metadata.inputs[0]?.key as string;
+      return { items: [{ [first]: bytes }], format: "text", raw: true };
+    }
+    let body: unknown;
+    try {
+      // parseJson, not JSON.parse: it keeps integers above 2^53 exact (a JSON instance value reaches the model
+      // unchanged, as with KServe's orjson) and its messages are orjson's, which KServe puts in this error.
+      body = parseJson(bytes.toString("utf8"));
+    } catch (error) {
+      if (!(error instanceof JsonSyntaxError)) throw error;
+      throw new ChassisError(Code.INVALID_ARGUMENT, `Unrecognized request format: ${error.message}`);
+    }
+    const items = requestInstances(body).map((instance, i) => instanceToItem(instance, this.#runtime.metadata, i));
+    // Checked here, before predict runs: a bad output_format used to be found only after the model had run.
+    return { items, format: requestOutputFormat(body), raw: false };
+  }
+
+  #v1Predict(req: IncomingMessage, res: ServerResponse, name: string): void {
+    this.#v1Decode(req, res, name, (decoded) => {
+      const started = performance.now();
+      this.#runtime.run(decoded.items, cancellationOf(res)).then(
+        (outcomes) => this.#v1Answer(res, name, decoded, outcomes, started),
+        (error: unknown) => this.#fail(res, error),
+      );
+    });
+  }
+
+  /** Records the call and answers it: the predictions, or the first failed item's error. */
+  #v1Answer(res: ServerResponse, name: string, decoded: DecodedV1, outcomes: ItemOutcome[], started: number): void {
     const { metrics } = this.#options;
-    const cancel = cancellationOf(res);
-    const started = performance.now();
-    const outcomes = await this.#runtime.run(decoded.items, cancel);
     let failedAt = -1;
     let failed = 0;
     for (let i = 0; i < outcomes.length; i++) {
-      if ((outcomes[i] as { ok: boolean }).ok) continue;
+      if ((outcomes[i] as ItemOutcome).ok) continue;
       if (failedAt === -1) failedAt = i;
       failed++;
     }
@@ -340,12 +367,14 @@ export class KServeServer {
       );
       // output_format json/all may hold bigints (parseJson keeps them exact), which JSON.stringify cannot write.
       sendText(res, 200, format === "text" ? JSON.stringify({ predictions }) : stringifyJson({ predictions }), "application/json");
+    } catch (error) {
+      this.#fail(res, error);
     } finally {
       metrics.observe(metrics.postprocess, (performance.now() - post) / 1000);
     }
   }
 
-  async #v1Explain(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  #v1Explain(req: IncomingMessage, res: ServerResponse, name: string): void {
     if (typeof this.#runtime.model.definition.explain !== "function") {
       // As KServe's default Model.explain without an explainer.
       req.resume();
@@ -353,8 +382,12 @@ export class KServeServer {
       sendError(res, problem ?? { status: 501, body: { error: "Could not find explainer_host." } });
       return;
     }
-    const decoded = await this.#v1Decode(req, res, name);
-    if (!decoded) return;
+    this.#v1Decode(req, res, name, (decoded) => {
+      this.#v1ExplainDecoded(res, name, decoded).catch((error: unknown) => this.#fail(res, error));
+    });
+  }
+
+  async #v1ExplainDecoded(res: ServerResponse, name: string, decoded: DecodedV1): Promise<void> {
     const { metrics } = this.#options;
     const started = performance.now();
     const [predicted, explained] = await Promise.all([this.#runtime.run(decoded.items), this.#runtime.explain(decoded.items)]);
