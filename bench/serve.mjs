@@ -106,6 +106,7 @@ const restBodyFile = writeTemp(tmp.dir, "v1-request.json", v1RequestBody(caseInf
 const profDir = args["cpu-prof"] ? resolve(args["cpu-prof"]) : undefined;
 
 let chassis;
+let single;
 let baseline;
 let failed = 0;
 const results = [];
@@ -150,6 +151,13 @@ try {
     { label: "node-baseline", pid: baseline.pid, omiPort: baseOmi, httpPort: baseHttp },
     { label: workers > 1 ? `chassis-ts w${workers}` : "chassis-ts", pid: chassis.pid, omiPort, httpPort },
   ];
+  if (workers > 1) {
+    // What the extra workers add: chassis-ts in one process, measured in the same alternation.
+    single = await startChassis(caseInfo.dir);
+    const [singleOmi, singleHttp] = single.found.map(Number);
+    console.log(`# chassis-ts (one process) pid ${single.pid}: OMI 127.0.0.1:${singleOmi}, REST 127.0.0.1:${singleHttp}`);
+    servers.splice(1, 0, { label: "chassis-ts w1", pid: single.pid, omiPort: singleOmi, httpPort: singleHttp });
+  }
   const expectedData = { omi: grpc.body.length, v1: rest.body.length };
   const restResponseBytes = Buffer.byteLength(
     `HTTP/1.1 200 OK\r\n${restHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n${rest.body.toString("latin1")}`,
@@ -195,6 +203,14 @@ try {
         results.push(r);
         if (!r.ok) failed++;
         console.log(line(r));
+      }
+      if (single) {
+        const one = samplesOf.get("chassis-ts w1");
+        const scaling = samplesOf.get(servers[2].label).map((s, i) => s.reqPerS / one[i].reqPerS);
+        console.log(
+          `# ${protocol} ${config.c}x${config.m}: ${servers[2].label} / chassis-ts w1 = ${median(scaling).toFixed(2)}` +
+            (runs > 1 ? ` (${Math.min(...scaling).toFixed(2)}-${Math.max(...scaling).toFixed(2)})` : ""),
+        );
       }
     }
   }
@@ -373,7 +389,7 @@ try {
   failed++;
   console.error(`FAILED: ${error.stack ?? error}`);
 } finally {
-  await Promise.all([chassis?.stop(), baseline?.stop()]);
+  await Promise.all([chassis?.stop(), single?.stop(), baseline?.stop()]);
   tmp.remove();
 }
 if (profDir)
