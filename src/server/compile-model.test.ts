@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { compileModel, MODEL_CACHE_DIR, ModelCompileError } from "./compile-model.js";
+import { compileModel, contentHash, MODEL_CACHE_DIR, ModelCompileError } from "./compile-model.js";
 
 const root = mkdtempSync(join(tmpdir(), "chassis-compile-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -136,5 +136,22 @@ describe("compileModel", () => {
       assert.ok(error.code === "ENOTDIR" || error.code === "EEXIST", String(error));
       return true;
     });
+  });
+
+  test("contentHash: 28 hex digits, the same for the same bytes, different after any one-byte edit of a source-sized text", () => {
+    const text = Buffer.from(readFileSync(fileURLToPath(import.meta.url)));
+    const hash = contentHash(text);
+    assert.match(hash, /^[0-9a-f]{28}$/);
+    assert.equal(contentHash(Buffer.from(text)), hash);
+    const seen = new Set([hash]);
+    // Every position, changed by one bit, and a byte appended or removed: all distinct.
+    for (let i = 0; i < text.length; i++) {
+      const edited = Buffer.from(text);
+      edited[i] = (edited[i] as number) ^ (1 << (i % 8));
+      seen.add(contentHash(edited));
+    }
+    seen.add(contentHash(Buffer.concat([text, Buffer.from(" ")])));
+    seen.add(contentHash(text.subarray(0, -1)));
+    assert.equal(seen.size, text.length + 3);
   });
 });
