@@ -35,7 +35,7 @@ describe("compileModel", () => {
     assert.ok(fileURLToPath(first.url).startsWith(join(dir, MODEL_CACHE_DIR)));
     assert.deepEqual((await load(first.url)).default, { answer: 42, label: "a" });
     const second = await compileModel(join(dir, "model.ts"), { chassisUrl: undefined });
-    assert.deepEqual(second, { url: first.url, cached: true });
+    assert.deepEqual(second, { url: first.url, packagesUrl: first.packagesUrl, cached: true });
   });
 
   test("an edit to the entry, to a file it imports, or a new tsconfig.json compiles again and drops the stale module", async () => {
@@ -52,7 +52,8 @@ describe("compileModel", () => {
     assert.equal(two.cached, false);
     assert.notEqual(two.url, one.url);
     assert.equal((await load(two.url)).default, "two");
-    assert.deepEqual(compiledFiles(dir), [fileURLToPath(two.url).split("/").pop()]);
+    const name = (url: string) => fileURLToPath(url).split("/").pop();
+    assert.deepEqual(compiledFiles(dir).sort(), [name(two.url), name(two.packagesUrl)].sort());
 
     writeFileSync(entry, 'import { word } from "./lib/word.js";\nexport default word + "!";\n');
     const three = await compileModel(entry, { chassisUrl: undefined });
@@ -108,6 +109,38 @@ describe("compileModel", () => {
     assert.match(code, /from "plain-pkg"/);
     assert.doesNotMatch(code, /from "ts-pkg"/);
     assert.deepEqual((await load(url)).default, { code: 5, said: "HI", quiet: "hi", builtins: "/\n", answer: 42 });
+  });
+
+  test("the packages module imports what the compiled module imports from packages and URLs, in its order, and nothing else", async () => {
+    writeFileSync(join(root, "side-effect.mjs"), "globalThis.chassisSideEffects = [...(globalThis.chassisSideEffects ?? []), 'url'];\n");
+    const byUrl = pathToFileURL(join(root, "side-effect.mjs")).href;
+    const dir = folder({
+      "model.ts": [
+        'import "b-pkg";',
+        'import { sep } from "node:path";',
+        `import "${byUrl}";`,
+        'import { a } from "a-pkg";',
+        'import { local } from "./local.js";',
+        "export default { sep, a, local };",
+        "",
+      ].join("\n"),
+      "local.ts": 'import "a-pkg";\nexport const local = 1;\n',
+      "node_modules/a-pkg/package.json": '{ "name": "a-pkg", "type": "module", "exports": "./index.js" }',
+      "node_modules/a-pkg/index.js":
+        "globalThis.chassisSideEffects = [...(globalThis.chassisSideEffects ?? []), 'a'];\nexport const a = 1;\n",
+      "node_modules/b-pkg/package.json": '{ "name": "b-pkg", "type": "module", "exports": "./index.js" }',
+      "node_modules/b-pkg/index.js": "globalThis.chassisSideEffects = [...(globalThis.chassisSideEffects ?? []), 'b'];\n",
+    });
+    const { url, packagesUrl } = await compileModel(join(dir, "model.ts"), { chassisUrl: undefined });
+    const imports = [...readFileSync(fileURLToPath(packagesUrl), "utf8").matchAll(/^import "([^"]+)";$/gm)].map((m) => m[1]);
+    assert.deepEqual(imports, ["b-pkg", byUrl, "a-pkg"]);
+    // Evaluated in the same order as by the model itself, and only once.
+    const effects = globalThis as { chassisSideEffects?: string[] };
+    effects.chassisSideEffects = [];
+    await import(packagesUrl);
+    assert.deepEqual(effects.chassisSideEffects, ["b", "url", "a"]);
+    await import(url);
+    assert.deepEqual(effects.chassisSideEffects, ["b", "url", "a"]);
   });
 
   test("a syntax error, a missing package and a missing file throw ModelCompileError naming file:line:column", async () => {

@@ -26,11 +26,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { isBuiltin } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Plugin } from "esbuild";
+import type { Metafile, Plugin } from "esbuild";
 import { buildFailureDetail, CHASSIS_PACKAGE, modelBuildOptions } from "../build/esbuild.js";
 
 /** Changes whenever the compile's settings do, so entries made with other settings are not reused. */
-const CACHE_FORMAT = "2";
+const CACHE_FORMAT = "3";
 
 /** Where compiled models go, relative to the model's folder. */
 export const MODEL_CACHE_DIR = join("node_modules", ".cache", "chassis-ts");
@@ -44,6 +44,13 @@ const CONFIG_FILES = ["tsconfig.json", "jsconfig.json", "package.json"];
 export interface CompiledModel {
   /** The compiled module, for import(). */
   readonly url: string;
+  /**
+   * A module beside it that imports the packages the compiled module imports,
+   * in the same order, resolved from the same folder: importing it first
+   * evaluates them exactly as the model's own import would, and lets the
+   * loader turn source maps on for the model alone (server/load-module.ts).
+   */
+  readonly packagesUrl: string;
   /** Whether an earlier compile was reused. */
   readonly cached: boolean;
 }
@@ -66,6 +73,8 @@ interface Manifest {
   readonly hash: string;
   /** The compiled module's file name, in the cache folder. */
   readonly output: string;
+  /** The file name of a module that only imports the compiled module's packages, in its order (see CompiledModel.packagesUrl). */
+  readonly packages: string;
 }
 
 /**
@@ -81,8 +90,17 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
   const manifestFile = join(cacheDir, `${key}.json`);
 
   const manifest = readManifest(manifestFile);
-  if (manifest && existsSync(join(cacheDir, manifest.output)) && inputsHash(manifest.inputs) === manifest.hash) {
-    return { url: pathToFileURL(join(cacheDir, manifest.output)).href, cached: true };
+  if (
+    manifest &&
+    existsSync(join(cacheDir, manifest.output)) &&
+    existsSync(join(cacheDir, manifest.packages)) &&
+    inputsHash(manifest.inputs) === manifest.hash
+  ) {
+    return {
+      url: pathToFileURL(join(cacheDir, manifest.output)).href,
+      packagesUrl: pathToFileURL(join(cacheDir, manifest.packages)).href,
+      cached: true,
+    };
   }
 
   mkdirSync(cacheDir, { recursive: true });
@@ -114,13 +132,30 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
   const inputs = [...new Set([...sources, ...configFiles(sources)])].sort();
   const hash = inputsHash(inputs);
   const output = `${key}-${hash.slice(0, 16)}.mjs`;
+  const packages = `${key}-${hash.slice(0, 16)}.packages.mjs`;
   writeAtomically(join(cacheDir, output), code);
-  writeAtomically(manifestFile, `${JSON.stringify({ format: CACHE_FORMAT, inputs, hash, output } satisfies Manifest)}\n`);
+  writeAtomically(join(cacheDir, packages), packageImports(result.metafile.outputs, outfile));
+  writeAtomically(manifestFile, `${JSON.stringify({ format: CACHE_FORMAT, inputs, hash, output, packages } satisfies Manifest)}\n`);
   // Earlier compiles of this model are stale now.
   for (const name of readdirSync(cacheDir)) {
-    if (name.startsWith(`${key}-`) && name.endsWith(".mjs") && name !== output) rmSync(join(cacheDir, name), { force: true });
+    if (name.startsWith(`${key}-`) && name.endsWith(".mjs") && name !== output && name !== packages)
+      rmSync(join(cacheDir, name), { force: true });
   }
-  return { url: pathToFileURL(join(cacheDir, output)).href, cached: false };
+  return { url: pathToFileURL(join(cacheDir, output)).href, packagesUrl: pathToFileURL(join(cacheDir, packages)).href, cached: false };
+}
+
+/**
+ * The source of a module importing, for their effects only, the packages and
+ * URLs that the compiled module imports statically, in its order (Node's
+ * built-ins left out: they have no source maps to read).
+ */
+function packageImports(outputs: Metafile["outputs"], outfile: string): string {
+  const output = Object.entries(outputs).find(([path]) => resolve(path) === outfile)?.[1];
+  const specifiers = (output?.imports ?? [])
+    .filter((entry) => entry.external && entry.kind === "import-statement" && !isBuiltin(entry.path))
+    .map((entry) => entry.path);
+  const lines = [...new Set(specifiers)].map((specifier) => `import ${JSON.stringify(specifier)};\n`);
+  return `// The packages of the model compiled beside this file, in its import order (chassis-ts's server/compile-model.ts).\n${lines.join("")}`;
 }
 
 /** The entry of the chassis-ts this module belongs to (its package's own name resolves to it). */

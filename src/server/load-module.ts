@@ -43,9 +43,16 @@ export function resolveModelFile(path: string): string {
 
 export async function loadModelModule(path: string, options: LoadModuleOptions = {}): Promise<{ model: Model; file: string }> {
   const file = resolveModelFile(path);
-  const url = TYPESCRIPT_FILE.test(file) ? await typeScriptUrl(file, path, options.log ?? silentLogger) : pathToFileURL(file).href;
+  const compiled = TYPESCRIPT_FILE.test(file) ? await typeScriptUrl(file, path, options.log ?? silentLogger) : undefined;
+  const url = compiled?.url ?? pathToFileURL(file).href;
   let exports: Record<string, unknown>;
   try {
+    if (compiled?.packagesUrl) {
+      // The model's packages first, then source maps on, then the model: stack traces name the model's .ts lines,
+      // and Node does not read the .map files of every package module loaded after (~10 ms of a digits start).
+      await import(compiled.packagesUrl);
+      process.setSourceMapsEnabled(true);
+    }
     exports = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     // By name, not instanceof: a model may import another copy of chassis-ts (src/ under tsx, or its own node_modules).
@@ -65,13 +72,15 @@ export async function loadModelModule(path: string, options: LoadModuleOptions =
   return { model, file };
 }
 
-/** The URL to import a TypeScript model from: its compiled module, or (if that fails for want of a cache) the file under tsx. */
-async function typeScriptUrl(file: string, path: string, log: Logger): Promise<string> {
+/**
+ * What to import for a TypeScript model: its compiled module and the module of
+ * its packages, or (if compiling fails for want of a cache) the file under tsx.
+ */
+async function typeScriptUrl(file: string, path: string, log: Logger): Promise<{ url: string; packagesUrl?: string }> {
   try {
-    const { url } = await compileModel(file);
-    // As tsx did: stack traces name the model's .ts lines, not the compiled module's.
-    process.setSourceMapsEnabled(true);
-    return url;
+    // As tsx did, stack traces name the model's .ts lines (source maps are turned on before the model is imported).
+    const { url, packagesUrl } = await compileModel(file);
+    return { url, packagesUrl };
   } catch (error) {
     if (error instanceof ModelCompileError) {
       throw new ToolError("CHASSIS_MODULE_FAILED", `importing ${path} failed: ${error.message}`, { cause: error });
@@ -85,5 +94,5 @@ async function typeScriptUrl(file: string, path: string, log: Logger): Promise<s
     cjs.register();
     tsLoaderRegistered = true;
   }
-  return pathToFileURL(file).href;
+  return { url: pathToFileURL(file).href };
 }
