@@ -95,8 +95,8 @@ export function sendText(
  * poll phase), in the order they were made. Writing each answer as soon as it
  * is made cost about a quarter more CPU per request at h2load --h1 16x16,
  * though the system calls are the same (one read and one writev per request);
- * bench/README.md has the measurement. The delay is at most one pass over
- * the ready sockets.
+ * docs/performance.md (item 8) has the measurement. The delay is at most one
+ * pass over the ready sockets.
  */
 function endAfterReads(res: ServerResponse, body: string | Uint8Array): void {
   if (pendingResponses.push(res) === 1) setImmediate(endPending);
@@ -107,8 +107,16 @@ const pendingResponses: ServerResponse[] = [];
 const pendingBodies: Array<string | Uint8Array> = [];
 
 function endPending(): void {
-  // An answer's "finish" or "close" listener cannot add to these lists while this loop runs (they fire later).
-  for (let i = 0; i < pendingResponses.length; i++) (pendingResponses[i] as ServerResponse).end(pendingBodies[i]);
+  // The length is read on every turn, so an answer made during the loop still leaves in this pass. One answer that
+  // throws must not stop the others, nor leave the lists full (no later pass would be scheduled).
+  for (let i = 0; i < pendingResponses.length; i++) {
+    const res = pendingResponses[i] as ServerResponse;
+    try {
+      res.end(pendingBodies[i]);
+    } catch (error) {
+      res.destroy(error as Error);
+    }
+  }
   pendingResponses.length = 0;
   pendingBodies.length = 0;
 }
