@@ -124,8 +124,10 @@ describe("compileModel", () => {
         "export default { sep, a, local };",
         "",
       ].join("\n"),
-      "local.ts": 'import "a-pkg";\nexport const local = 1;\n',
-      "node_modules/a-pkg/package.json": '{ "name": "a-pkg", "type": "module", "exports": "./index.js" }',
+      "local.ts": 'import "a-pkg";\nimport table from "a-pkg/table.json" with { type: "json" };\nexport const local = table.one;\n',
+      "node_modules/a-pkg/package.json":
+        '{ "name": "a-pkg", "type": "module", "exports": { ".": "./index.js", "./table.json": "./table.json" } }',
+      "node_modules/a-pkg/table.json": '{ "one": 1 }',
       "node_modules/a-pkg/index.js":
         "globalThis.chassisSideEffects = [...(globalThis.chassisSideEffects ?? []), 'a'];\nexport const a = 1;\n",
       "node_modules/b-pkg/package.json": '{ "name": "b-pkg", "type": "module", "exports": "./index.js" }',
@@ -139,7 +141,8 @@ describe("compileModel", () => {
     effects.chassisSideEffects = [];
     await import(packagesUrl);
     assert.deepEqual(effects.chassisSideEffects, ["b", "url", "a"]);
-    await import(url);
+    // A JSON import keeps its attributes in the model and is not in the packages module (it could not be imported there).
+    assert.equal(((await import(url)) as { default: { local: number } }).default.local, 1);
     assert.deepEqual(effects.chassisSideEffects, ["b", "url", "a"]);
   });
 

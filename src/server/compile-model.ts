@@ -134,7 +134,7 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
   const output = `${key}-${hash.slice(0, 16)}.mjs`;
   const packages = `${key}-${hash.slice(0, 16)}.packages.mjs`;
   writeAtomically(join(cacheDir, output), code);
-  writeAtomically(join(cacheDir, packages), packageImports(result.metafile.outputs, outfile));
+  writeAtomically(join(cacheDir, packages), packageImports(result.metafile, outfile));
   writeAtomically(manifestFile, `${JSON.stringify({ format: CACHE_FORMAT, inputs, hash, output, packages } satisfies Manifest)}\n`);
   // Earlier compiles of this model are stale now.
   for (const name of readdirSync(cacheDir)) {
@@ -149,10 +149,15 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
  * URLs that the compiled module imports statically, in its order (Node's
  * built-ins left out: they have no source maps to read).
  */
-function packageImports(outputs: Metafile["outputs"], outfile: string): string {
-  const output = Object.entries(outputs).find(([path]) => resolve(path) === outfile)?.[1];
+function packageImports(metafile: Metafile, outfile: string): string {
+  const output = Object.entries(metafile.outputs).find(([path]) => resolve(path) === outfile)?.[1];
+  // An import with attributes (`with { type: "json" }`) would need them here too, and the output's list does not
+  // carry them: such imports are left to the model (a JSON module has no source map anyway).
+  const withAttributes = new Set(
+    Object.values(metafile.inputs).flatMap((input) => input.imports.filter((entry) => entry.with !== undefined).map((entry) => entry.path)),
+  );
   const specifiers = (output?.imports ?? [])
-    .filter((entry) => entry.external && entry.kind === "import-statement" && !isBuiltin(entry.path))
+    .filter((entry) => entry.external && entry.kind === "import-statement" && !isBuiltin(entry.path) && !withAttributes.has(entry.path))
     .map((entry) => entry.path);
   const lines = [...new Set(specifiers)].map((specifier) => `import ${JSON.stringify(specifier)};\n`);
   return `// The packages of the model compiled beside this file, in its import order (chassis-ts's server/compile-model.ts).\n${lines.join("")}`;
