@@ -26,9 +26,8 @@ import {
 } from "./errors.js";
 import { cancellationOf, readBodyThen, sendError, sendJson, sendText, watchResponse } from "./http.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
-import { openApiDocument, swaggerUiAsset, swaggerUiHtml } from "./openapi.js";
 import { instanceToItem, type OutputFormat, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
-import { V2Handler } from "./v2.js";
+import type { V2Handler } from "./v2.js";
 
 export interface KServeServerOptions {
   /** Name the model is served under (`MODEL_NAME`). */
@@ -75,6 +74,13 @@ interface DecodedV1 {
   readonly raw: boolean;
 }
 
+/** The OpenAPI document and Swagger UI, loaded by the first request for them (~20 KB of code) rather than at start-up. */
+let openApi: Promise<typeof import("./openapi.js")> | undefined;
+function openApiModule(): Promise<typeof import("./openapi.js")> {
+  openApi ??= import("./openapi.js");
+  return openApi;
+}
+
 /** Paths whose route is remembered (handlers only read the match's groups). */
 const ROUTE_CACHE_SIZE = 64;
 
@@ -83,7 +89,6 @@ export class KServeServer {
   readonly #options: Required<Omit<KServeServerOptions, "log">> & { log: Logger };
   readonly #server: Server;
   readonly #routes: Route[];
-  readonly #v2: V2Handler;
   #inFlight = 0;
   #draining = false;
   #idle: (() => void) | undefined;
@@ -99,7 +104,6 @@ export class KServeServer {
       log: silentLogger,
       ...options,
     };
-    this.#v2 = new V2Handler(runtime, this.#options.modelName, this.#options.metrics, this.#options.version);
     const name = "([^/]+)";
     const v = "(?:/versions/[^/]+)";
     this.#routes = [
@@ -108,8 +112,11 @@ export class KServeServer {
         pattern: /^\/metrics$/,
         methods: { GET: (_q, s) => sendText(s, 200, this.#options.metrics.registry.render(), PROMETHEUS_CONTENT_TYPE) },
       },
-      { pattern: /^\/openapi\.json$/, methods: { GET: (_q, s) => sendJson(s, 200, this.#openApi()) } },
-      { pattern: /^\/docs$/, methods: { GET: (_q, s) => sendText(s, 200, swaggerUiHtml(), "text/html; charset=utf-8") } },
+      { pattern: /^\/openapi\.json$/, methods: { GET: async (_q, s) => sendJson(s, 200, await this.#openApi()) } },
+      {
+        pattern: /^\/docs$/,
+        methods: { GET: async (_q, s) => sendText(s, 200, (await openApiModule()).swaggerUiHtml(), "text/html; charset=utf-8") },
+      },
       { pattern: /^\/docs\/(swagger-ui[\w.-]*\.(?:js|css))$/, methods: { GET: (_q, s, m) => this.#asset(s, m[1] as string) } },
       { pattern: /^\/v1\/models$/, methods: { GET: (_q, s) => sendJson(s, 200, { models: [this.#options.modelName] }) } },
       // Departure: `GET /v1/models/m:predict` matches the predict route first (405, allow: POST); KServe's one-segment
@@ -117,7 +124,7 @@ export class KServeServer {
       { pattern: new RegExp(`^/v1/models/${name}:predict$`), methods: { POST: (q, s, m) => this.#v1Predict(q, s, m[1] as string) } },
       { pattern: new RegExp(`^/v1/models/${name}:explain$`), methods: { POST: (q, s, m) => this.#v1Explain(q, s, m[1] as string) } },
       { pattern: new RegExp(`^/v1/models/${name}$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string) } },
-      { pattern: /^\/v2$/, methods: { GET: (_q, s) => sendJson(s, 200, this.#v2.serverMetadata()) } },
+      { pattern: /^\/v2$/, methods: { GET: async (_q, s) => sendJson(s, 200, (await this.#v2()).serverMetadata()) } },
       { pattern: /^\/v2\/health\/live$/, methods: { GET: (_q, s) => sendJson(s, 200, { live: true }) } },
       // Departure: KServe answers ready:true even while the model is not; ours is ready only when the model is.
       { pattern: /^\/v2\/health\/ready$/, methods: { GET: (_q, s) => this.#serverReady(s) } },
@@ -125,14 +132,17 @@ export class KServeServer {
       { pattern: new RegExp(`^/v2/models/${name}${v}(?:/ready)?$`), methods: { GET: (_q, s) => sendError(s, versioningNotSupported) } },
       {
         pattern: new RegExp(`^/v2/models/${name}${v}/infer$`),
-        methods: { POST: (q, s, m) => this.#v2.infer(q, s, m[1] as string, this.#limit, true) },
+        methods: { POST: async (q, s, m) => (await this.#v2()).infer(q, s, m[1] as string, this.#limit, true) },
       },
       { pattern: new RegExp(`^/v2/models/${name}/ready$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string) } },
       {
         pattern: new RegExp(`^/v2/models/${name}/infer$`),
-        methods: { POST: (q, s, m) => this.#v2.infer(q, s, m[1] as string, this.#limit, false) },
+        methods: { POST: async (q, s, m) => (await this.#v2()).infer(q, s, m[1] as string, this.#limit, false) },
       },
-      { pattern: new RegExp(`^/v2/models/${name}$`), methods: { GET: (_q, s, m) => this.#v2.modelMetadata(s, m[1] as string) } },
+      {
+        pattern: new RegExp(`^/v2/models/${name}$`),
+        methods: { GET: async (_q, s, m) => (await this.#v2()).modelMetadata(s, m[1] as string) },
+      },
     ];
     this.#server = createServer((req, res) => this.#handle(req, res));
     // Longer than typical proxies' idle timeouts, as KServe's --timeout-keep-alive 65.
@@ -410,14 +420,25 @@ export class KServeServer {
     sendText(res, 200, stringifyJson(answer), "application/json");
   }
 
-  #openApiCache: unknown;
-  #openApi(): unknown {
-    this.#openApiCache ??= openApiDocument(this.#runtime.metadata, this.#options.modelName, this.#options.protocol, this.#options.version);
+  #v2Handler: Promise<V2Handler> | undefined;
+  /** The v2 routes' handler, loaded by the first v2 request rather than at start-up (its codec is ~30 KB of code). */
+  #v2(): Promise<V2Handler> {
+    this.#v2Handler ??= import("./v2.js").then(
+      ({ V2Handler }) => new V2Handler(this.#runtime, this.#options.modelName, this.#options.metrics, this.#options.version),
+    );
+    return this.#v2Handler;
+  }
+
+  #openApiCache: Promise<unknown> | undefined;
+  #openApi(): Promise<unknown> {
+    this.#openApiCache ??= openApiModule().then(({ openApiDocument }) =>
+      openApiDocument(this.#runtime.metadata, this.#options.modelName, this.#options.protocol, this.#options.version),
+    );
     return this.#openApiCache;
   }
 
-  #asset(res: ServerResponse, file: string): void {
-    const asset = swaggerUiAsset(file);
+  async #asset(res: ServerResponse, file: string): Promise<void> {
+    const asset = (await openApiModule()).swaggerUiAsset(file);
     if (!asset) sendError(res, routeNotFound);
     else sendText(res, 200, asset.body, asset.contentType, { "cache-control": "public, max-age=86400" });
   }
