@@ -14,6 +14,7 @@
  * Wire details follow reference kserve-rest.md 2.1-2.4 (KServe 0.20); where
  * we differ, the comment at the spot says so.
  */
+import { cryptoModule } from "../core/builtins.js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { acceptsJson, type InputMetadata, type ModelMetadata, type OutputMetadata } from "../model/metadata.js";
@@ -842,7 +843,7 @@ export type V2Response =
 export function outputsToResponse(options: ResponseOptions): V2Response {
   const { modelName, results } = options;
   // node:crypto is loaded here, on the first v2 answer without an id, not at start-up (~8 ms).
-  const id = options.id ?? process.getBuiltinModule("node:crypto").randomUUID();
+  const id = options.id ?? cryptoModule().randomUUID();
   const plan = planOutputs(options.outputs, options.requested, options.parameters, modelName);
   const column = (key: string): Uint8Array[] =>
     results.map((result, i) => {

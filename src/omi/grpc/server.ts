@@ -13,6 +13,7 @@
  * still uses grpc-js.
  */
 import net from "node:net";
+import { zlibModule } from "../../core/builtins.js";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
 import { LazyAbortSource } from "../../core/lazy-abort.js";
@@ -471,7 +472,7 @@ class Call implements BidiCall, StreamListener {
     }
     const options = { maxOutputLength: this.#server.maxMessageBytes };
     // Loaded on the first compressed message, not at start-up (~4 ms): clients rarely compress.
-    const zlib = process.getBuiltinModule("node:zlib");
+    const zlib = zlibModule();
     try {
       return this.#encoding === "gzip" ? zlib.gunzipSync(bytes, options) : zlib.inflateSync(bytes, options);
     } catch (error) {
