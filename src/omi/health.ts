@@ -20,7 +20,6 @@ export enum ServingStatus {
 }
 
 const REQUEST = "grpc.health.v1.HealthCheckRequest";
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * HealthCheckRequest's `service` (field 1). Like protobuf-es, field 1 is read
@@ -38,12 +37,7 @@ export function decodeHealthCheckRequest(bytes: Uint8Array): string {
       reader.skip(tag & 7, field);
       continue;
     }
-    const start = reader.lengthDelimited();
-    try {
-      service = utf8.decode(bytes.subarray(start, reader.pos));
-    } catch {
-      throw malformed(REQUEST, "the service name is not valid UTF-8");
-    }
+    service = reader.string("the service name");
   }
   return service;
 }

@@ -9,7 +9,7 @@
  * decoder accepts what it accepts (run-codec.test.ts checks both against it).
  */
 import type { RawItem } from "../runtime/outcome.js";
-import { malformed as malformedMessage, WIRE_LEN, WIRE_VARINT, WireReader } from "./wire.js";
+import { malformed as malformedMessage, WIRE_LEN, WIRE_VARINT, WireReader, writeVarint } from "./wire.js";
 
 export interface DecodedRunRequest {
   /** One map of input key to bytes per InputItem; the bytes are views of the request buffer. */
@@ -26,7 +26,6 @@ export interface RunReply {
   readonly outputs: ReadonlyArray<{ readonly output: Readonly<Record<string, Uint8Array>>; readonly success: boolean }>;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const RUN_REQUEST = "RunRequest";
 
 function malformed(detail: string) {
@@ -76,12 +75,7 @@ function decodeMapEntry(buf: Uint8Array, start: number, end: number, into: Recor
   while (reader.pos < end) {
     const tag = reader.varint();
     if (tag === ((1 << 3) | WIRE_LEN)) {
-      const keyStart = reader.lengthDelimited();
-      try {
-        key = utf8.decode(buf.subarray(keyStart, reader.pos));
-      } catch {
-        throw malformed("an input key is not valid UTF-8");
-      }
+      key = reader.string("an input key");
     } else if (tag === ((2 << 3) | WIRE_LEN)) {
       const valueStart = reader.lengthDelimited();
       value = buf.subarray(valueStart, reader.pos);
@@ -136,49 +130,30 @@ export function encodeRunResponse(reply: RunReply, prefix = 0): Buffer {
   // Second pass: write.
   const out = Buffer.allocUnsafe(prefix + size);
   let pos = prefix;
-  const writeVarint = (value: number) => {
-    if (value < 0) {
-      // Two's complement over 64 bits: low 32 bits, then all ones.
-      let low = value >>> 0;
-      for (let i = 0; i < 4; i++) {
-        out[pos++] = (low & 0x7f) | 0x80;
-        low >>>= 7;
-      }
-      out[pos++] = (low & 0x0f) | 0x70 | 0x80;
-      for (let i = 0; i < 4; i++) out[pos++] = 0xff;
-      out[pos++] = 0x01;
-      return;
-    }
-    while (value >= 0x80) {
-      out[pos++] = (value & 0x7f) | 0x80;
-      value = Math.floor(value / 128);
-    }
-    out[pos++] = value;
-  };
   const writeString = (tag: number, text: string, bytes: number) => {
     out[pos++] = tag;
-    writeVarint(bytes);
+    pos = writeVarint(out, pos, bytes);
     pos += out.write(text, pos, bytes, "utf8");
   };
   if (statusCode !== 0) {
     out[pos++] = (1 << 3) | WIRE_VARINT;
-    writeVarint(statusCode);
+    pos = writeVarint(out, pos, statusCode);
   }
   if (statusBytes > 0) writeString((2 << 3) | WIRE_LEN, reply.status, statusBytes);
   if (messageBytes > 0) writeString((3 << 3) | WIRE_LEN, reply.message, messageBytes);
   let entry = 0;
   reply.outputs.forEach((item, i) => {
     out[pos++] = (4 << 3) | WIRE_LEN;
-    writeVarint(itemSizes[i] as number);
+    pos = writeVarint(out, pos, itemSizes[i] as number);
     for (const key in item.output) {
       const keyBytes = entrySizes[entry++] as number;
       const valueBytes = entrySizes[entry++] as number;
       const entrySize = entrySizes[entry++] as number;
       out[pos++] = (1 << 3) | WIRE_LEN;
-      writeVarint(entrySize);
+      pos = writeVarint(out, pos, entrySize);
       writeString((1 << 3) | WIRE_LEN, key, keyBytes);
       out[pos++] = (2 << 3) | WIRE_LEN;
-      writeVarint(valueBytes);
+      pos = writeVarint(out, pos, valueBytes);
       out.set(item.output[key] as Uint8Array, pos);
       pos += valueBytes;
     }

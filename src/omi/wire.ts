@@ -15,6 +15,8 @@ export const WIRE_I64 = 1;
 export const WIRE_LEN = 2;
 export const WIRE_I32 = 5;
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /** INTERNAL, as grpc-js and Chassis answer a request that is not a valid message. */
 export function malformed(typeName: string, detail: string): ChassisError {
   return new ChassisError(Code.INTERNAL, `cannot decode the request as ${typeName}: ${detail}`);
@@ -57,6 +59,16 @@ export class WireReader {
     return start;
   }
 
+  /** A length-delimited field read as UTF-8; `what` names it in the error when it is not valid UTF-8. */
+  string(what: string): string {
+    const start = this.lengthDelimited();
+    try {
+      return utf8.decode(this.buf.subarray(start, this.pos));
+    } catch {
+      throw malformed(this.typeName, `${what} is not valid UTF-8`);
+    }
+  }
+
   skip(wireType: number, field: number): void {
     switch (wireType) {
       case WIRE_VARINT:
@@ -81,6 +93,33 @@ export class WireReader {
     this.pos += n;
   }
 }
+
+/**
+ * Writes `value` as a varint at out[pos]; returns the position after it. A
+ * negative int32 is sign-extended to 64 bits: ten bytes, as protobuf-es writes it.
+ */
+export function writeVarint(out: Uint8Array, pos: number, value: number): number {
+  if (value < 0) {
+    let low = value >>> 0;
+    for (let i = 0; i < 4; i++) {
+      out[pos++] = (low & 0x7f) | 0x80;
+      low >>>= 7;
+    }
+    out[pos++] = (low & 0x0f) | 0x70 | 0x80;
+    for (let i = 0; i < 4; i++) out[pos++] = 0xff;
+    out[pos++] = 0x01;
+    return pos;
+  }
+  while (value >= 0x80) {
+    out[pos++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+/** The ten bytes of the longest varint, for WireWriter. */
+const VARINT_SCRATCH = new Uint8Array(10);
 
 /**
  * Writes one message the way protobuf-es's toBinary does for proto3: fields in
@@ -146,21 +185,8 @@ export class WireWriter {
   }
 
   #varint(value: number): void {
-    if (value < 0) {
-      // A negative int32 is sign-extended to 64 bits: ten bytes.
-      let low = value >>> 0;
-      for (let i = 0; i < 4; i++) {
-        this.#bytes.push((low & 0x7f) | 0x80);
-        low >>>= 7;
-      }
-      this.#bytes.push((low & 0x0f) | 0x70 | 0x80, 0xff, 0xff, 0xff, 0xff, 0x01);
-      return;
-    }
-    while (value >= 0x80) {
-      this.#bytes.push((value & 0x7f) | 0x80);
-      value = Math.floor(value / 128);
-    }
-    this.#bytes.push(value);
+    const end = writeVarint(VARINT_SCRATCH, 0, value);
+    for (let i = 0; i < end; i++) this.#bytes.push(VARINT_SCRATCH[i] as number);
   }
 
   #flush(): void {
