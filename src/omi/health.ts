@@ -24,7 +24,7 @@ const REQUEST = "grpc.health.v1.HealthCheckRequest";
 /**
  * HealthCheckRequest's `service` (field 1). Like protobuf-es, field 1 is read
  * as a string whatever its wire type says, the last one wins, and other fields
- * are skipped (health.test.ts compares the two).
+ * are skipped (service-codec.test.ts compares the two).
  */
 export function decodeHealthCheckRequest(bytes: Uint8Array): string {
   const reader = new WireReader(bytes, 0, bytes.length, REQUEST);
@@ -47,8 +47,10 @@ export function encodeHealthCheckResponse(status: ServingStatus): Uint8Array {
   return new WireWriter().int32(1, status).finish();
 }
 
-const CHECK = "/grpc.health.v1.Health/Check";
-const WATCH = "/grpc.health.v1.Health/Watch";
+/** The health service's full name, as reflection lists it. */
+export const HEALTH_SERVICE = "grpc.health.v1.Health";
+const CHECK = `/${HEALTH_SERVICE}/Check`;
+const WATCH = `/${HEALTH_SERVICE}/Watch`;
 
 export class HealthService {
   readonly #services: Map<string, ServingStatus>;

@@ -23,10 +23,12 @@ export function registerReflection(server: GrpcServer, load: () => Promise<Refle
     server.bidi(path, (call) => {
       // Every message waits for the one before it (and the first for the load), so answers keep the order of requests.
       loaded ??= load();
-      const answers = loaded;
-      let previous: Promise<unknown> = answers;
+      let previous = loaded;
       call.onMessage((bytes) => {
-        previous = previous.then(async () => call.write((await answers).answerBytes(bytes, path)));
+        previous = previous.then((answers) => {
+          call.write(answers.answerBytes(bytes, path));
+          return answers;
+        });
         previous.catch((error: unknown) => call.end(error));
       });
       call.onEnd(() => {

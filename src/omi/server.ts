@@ -10,7 +10,7 @@ import type { ServingMetrics } from "../metrics/serving.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { FramedMessage, PREFIX_BYTES } from "./grpc/frame.js";
 import { GrpcServer } from "./grpc/server.js";
-import { HealthService, ServingStatus } from "./health.js";
+import { HEALTH_SERVICE, HealthService, ServingStatus } from "./health.js";
 import { registerReflection } from "./reflection.js";
 import { decodeRunRequest, encodeRunResponse, type RunReply } from "./run-codec.js";
 import { OmiService } from "./service.js";
@@ -29,10 +29,9 @@ export interface OmiServerOptions {
 }
 
 export const DEFAULT_OMI_PORT = 45000;
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** The OMI service's full name: proto/model.proto has no package. */
 const MODZY_MODEL = "ModzyModel";
-const HEALTH = "grpc.health.v1.Health";
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export class OmiServer {
   readonly health: HealthService;
@@ -74,7 +73,7 @@ export class OmiServer {
         import("./gen/model_pb.js"),
         import("./gen/grpc/health/v1/health_pb.js"),
       ]);
-      return new ReflectionService([file_model, file_grpc_health_v1_health], [MODZY_MODEL, HEALTH]);
+      return new ReflectionService([file_model, file_grpc_health_v1_health], [MODZY_MODEL, HEALTH_SERVICE]);
     });
 
     // Health follows the runtime: SERVING only while the model is ready.
