@@ -71,10 +71,8 @@ interface Manifest {
   readonly inputs: string[];
   /** inputsHash(inputs) when the module was compiled. */
   readonly hash: string;
-  /** The compiled module's file name, in the cache folder. */
+  /** The compiled module's file name, in the cache folder (its packages module: packagesFile(output)). */
   readonly output: string;
-  /** The file name of a module that only imports the compiled module's packages, in its order (see CompiledModel.packagesUrl). */
-  readonly packages: string;
 }
 
 /**
@@ -93,14 +91,10 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
   if (
     manifest &&
     existsSync(join(cacheDir, manifest.output)) &&
-    existsSync(join(cacheDir, manifest.packages)) &&
+    existsSync(join(cacheDir, packagesFile(manifest.output))) &&
     inputsHash(manifest.inputs) === manifest.hash
   ) {
-    return {
-      url: pathToFileURL(join(cacheDir, manifest.output)).href,
-      packagesUrl: pathToFileURL(join(cacheDir, manifest.packages)).href,
-      cached: true,
-    };
+    return compiled(cacheDir, manifest.output, true);
   }
 
   mkdirSync(cacheDir, { recursive: true });
@@ -132,16 +126,29 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
   const inputs = [...new Set([...sources, ...configFiles(sources)])].sort();
   const hash = inputsHash(inputs);
   const output = `${key}-${hash.slice(0, 16)}.mjs`;
-  const packages = `${key}-${hash.slice(0, 16)}.packages.mjs`;
+  const packages = packagesFile(output);
   writeAtomically(join(cacheDir, output), code);
   writeAtomically(join(cacheDir, packages), packageImports(result.metafile, outfile));
-  writeAtomically(manifestFile, `${JSON.stringify({ format: CACHE_FORMAT, inputs, hash, output, packages } satisfies Manifest)}\n`);
+  writeAtomically(manifestFile, `${JSON.stringify({ format: CACHE_FORMAT, inputs, hash, output } satisfies Manifest)}\n`);
   // Earlier compiles of this model are stale now.
   for (const name of readdirSync(cacheDir)) {
     if (name.startsWith(`${key}-`) && name.endsWith(".mjs") && name !== output && name !== packages)
       rmSync(join(cacheDir, name), { force: true });
   }
-  return { url: pathToFileURL(join(cacheDir, output)).href, packagesUrl: pathToFileURL(join(cacheDir, packages)).href, cached: false };
+  return compiled(cacheDir, output, false);
+}
+
+/** The packages module beside a compiled module (CompiledModel.packagesUrl). */
+function packagesFile(output: string): string {
+  return output.replace(/\.mjs$/, ".packages.mjs");
+}
+
+function compiled(cacheDir: string, output: string, cached: boolean): CompiledModel {
+  return {
+    url: pathToFileURL(join(cacheDir, output)).href,
+    packagesUrl: pathToFileURL(join(cacheDir, packagesFile(output))).href,
+    cached,
+  };
 }
 
 /**
@@ -230,6 +237,7 @@ function inputsHash(inputs: readonly string[]): string {
   }
   return contentHash(Buffer.from(text));
 }
+
 function readManifest(path: string): Manifest | undefined {
   try {
     const manifest = JSON.parse(readFileSync(path, "utf8")) as Partial<Manifest>;

@@ -79,8 +79,7 @@ export async function loadModelModule(path: string, options: LoadModuleOptions =
 async function typeScriptUrl(file: string, path: string, log: Logger): Promise<{ url: string; packagesUrl?: string }> {
   try {
     // As tsx did, stack traces name the model's .ts lines (source maps are turned on before the model is imported).
-    const { url, packagesUrl } = await compileModel(file);
-    return { url, packagesUrl };
+    return await compileModel(file);
   } catch (error) {
     if (error instanceof ModelCompileError) {
       throw new ToolError("CHASSIS_MODULE_FAILED", `importing ${path} failed: ${error.message}`, { cause: error });
