@@ -193,10 +193,9 @@ try {
         const cpuRatios = samples.map((s, i) => baseSamples[i].cpuUsPerReq / s.cpuUsPerReq);
         const ok = samples.every((s) => s.ok);
         const problems = samples.flatMap((s) => s.problems);
-        const middle = [...samples].sort((a, b) => a.reqPerS - b.reqPerS)[Math.floor(samples.length / 2)];
-        const rates = samples.map((s) => s.reqPerS).sort((a, b) => a - b);
-        const r = { ...middle, ok, problems };
-        r.range = runs > 1 ? [rates[0], rates[rates.length - 1]] : undefined;
+        const byRate = [...samples].sort((a, b) => a.reqPerS - b.reqPerS);
+        const r = { ...byRate[Math.floor(samples.length / 2)], ok, problems };
+        r.range = runs > 1 ? [byRate[0].reqPerS, byRate[byRate.length - 1].reqPerS] : undefined;
         r.ratio = median(ratios);
         r.ratioRange = runs > 1 ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
         r.cpuRatio = median(cpuRatios);
