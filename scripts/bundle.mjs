@@ -1,5 +1,5 @@
 // The second step of `npm run build`, after tsc: bundles dist/ into dist/bundle/
-// (chassis-ts's CLI and package entry as a few ES modules, dependencies inlined),
+// (chassis-ts's CLI and package entry, dependencies inlined: build/image/runtime-package.ts),
 // which bin/chassis.js runs because it loads faster than dist/'s ~200 modules
 // (docs/performance.md). It is the image's runtime layer, unminified.
 // dist/bundle/sources.json lists the dist/ files it was made from: bin/chassis.js
@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = join(root, "dist");
 const out = join(dist, "bundle");
 const builtAt = Date.now();
-const { bundleRuntimePackage } = await import(new URL("../dist/build/image/bundle.js", import.meta.url).href);
+const { bundleRuntimePackage } = await import(new URL("../dist/build/image/runtime-package.js", import.meta.url).href);
 const { files, inputs } = await bundleRuntimePackage({ minify: false });
 rmSync(out, { recursive: true, force: true });
 for (const file of files) {

@@ -3,7 +3,8 @@
  * The `chassis` command: parses argv, loads the module of the command asked
  * for (and only that one: `serve` must start fast, see docs/performance.md),
  * and turns every failure into a one-line message with a stable exit status
- * (core/tool-error.ts). Nothing imports this module.
+ * (core/tool-error.ts). Only the CLI's entries import this module: cli/run.ts
+ * and the bundled runtime's cli.mjs (build/image/bundle.ts).
  */
 import { ChassisError } from "../core/error.js";
 import { TOOL_ERRORS, ToolError } from "../core/tool-error.js";
@@ -44,12 +45,18 @@ function version(): string {
   return VERSION;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** What the program running the command wants to know. */
+export interface CommandHooks {
+  /** `serve` calls it once the server is up (the bundled CLI then writes its code cache, core/code-cache.ts). */
+  readonly onServing?: () => void;
+}
+
+export async function main(argv: string[], hooks: CommandHooks = {}): Promise<number> {
   const [command, ...args] = argv;
   try {
     switch (command) {
       case "serve":
-        return await (await import("./serve-commands.js")).serve(args);
+        return await (await import("./serve-commands.js")).serve(args, hooks.onServing);
       case "test":
         return await (await import("./serve-commands.js")).test(args);
       case "client":
@@ -86,4 +93,19 @@ export async function main(argv: string[]): Promise<number> {
     if (failure.hint) process.stderr.write(`  hint: ${failure.hint}\n`);
     return failure.exitCode;
   }
+}
+
+/**
+ * Runs the command in `argv` as this process's program and exits with its
+ * status once stdout and stderr have flushed (servers have closed by then).
+ */
+export async function runCommand(argv: string[], hooks: CommandHooks = {}): Promise<void> {
+  // `chassis ... | head` closes the pipe early: that is not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+  const status = await main(argv, hooks);
+  process.exitCode = status;
+  setImmediate(() => process.exit(status));
 }

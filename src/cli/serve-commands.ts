@@ -13,7 +13,7 @@ import { startServer } from "../server/serve.js";
 import { parse, reportItems } from "./common.js";
 import { parseInputs } from "./inputs.js";
 
-export async function serve(args: string[]): Promise<number> {
+export async function serve(args: string[], onServing?: () => void): Promise<number> {
   const { positionals, flags, ignored } = parseServeArgs(args);
   if (positionals.length > 1) throw new ToolError("CHASSIS_USAGE", `serve takes one model, got ${positionals.join(" ")}`);
   const config = resolveServerConfig(positionals[0], flags, process.env, usableCpus);
@@ -28,6 +28,7 @@ export async function serve(args: string[]): Promise<number> {
     workers && inWorker
       ? await workers.runWorker(config, { log, handleSignals: true })
       : await startServer(config, { log, handleSignals: true });
+  onServing?.();
   await server.closed;
   return 0;
 }

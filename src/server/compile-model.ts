@@ -23,11 +23,12 @@
  *   hashes those files and imports the module; esbuild is not even imported.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { isBuiltin } from "node:module";
+import { createRequire, isBuiltin } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Metafile, Plugin } from "esbuild";
 import { buildFailureDetail, CHASSIS_PACKAGE, modelBuildOptions } from "../build/esbuild.js";
+import { importModule } from "../core/dynamic-import.js";
 
 /** Changes whenever the compile's settings do, so entries made with other settings are not reused. */
 const CACHE_FORMAT = "3";
@@ -98,7 +99,7 @@ export async function compileModel(file: string, options: CompileOptions = {}): 
   }
 
   mkdirSync(cacheDir, { recursive: true });
-  const { build } = await import("esbuild");
+  const { build } = await importModule<typeof import("esbuild")>("esbuild");
   const outfile = join(cacheDir, `${key}.mjs`);
   let result: Awaited<ReturnType<typeof build<ReturnType<typeof modelBuildOptions> & { metafile: true }>>>;
   try {
@@ -173,7 +174,8 @@ function packageImports(metafile: Metafile, outfile: string): string {
 /** The entry of the chassis-ts this module belongs to (its package's own name resolves to it). */
 function chassisEntryUrl(): string | undefined {
   try {
-    return import.meta.resolve(CHASSIS_PACKAGE);
+    // require's resolver, not import.meta.resolve: the bundled runtime is CommonJS (build/image/bundle.ts).
+    return pathToFileURL(createRequire(import.meta.url).resolve(CHASSIS_PACKAGE)).href;
   } catch {
     return undefined; // then the model's folder must provide chassis-ts, as for any package
   }

@@ -10,6 +10,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Code } from "../core/code.js";
+import { importModule } from "../core/dynamic-import.js";
 import { ChassisError, isForeignChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
 import { ToolError } from "../core/tool-error.js";
@@ -50,10 +51,10 @@ export async function loadModelModule(path: string, options: LoadModuleOptions =
     if (compiled?.packagesUrl) {
       // The model's packages first, then source maps on, then the model: stack traces name the model's .ts lines,
       // and Node does not read the .map files of every package module loaded after (~10 ms of a digits start).
-      await import(compiled.packagesUrl);
+      await importModule(compiled.packagesUrl);
       process.setSourceMapsEnabled(true);
     }
-    exports = (await import(url)) as Record<string, unknown>;
+    exports = await importModule(url);
   } catch (error) {
     // By name, not instanceof: a model may import another copy of chassis-ts (src/ under tsx, or its own node_modules).
     if ((error instanceof ChassisError || isForeignChassisError(error)) && error.code === Code.INVALID_ARGUMENT) {
@@ -88,7 +89,10 @@ async function typeScriptUrl(file: string, path: string, log: Logger): Promise<{
   }
   if (!tsLoaderRegistered) {
     // Both hooks: a .ts file in a package without "type": "module" is loaded through require.
-    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    const [esm, cjs] = await Promise.all([
+      importModule<typeof import("tsx/esm/api")>("tsx/esm/api"),
+      importModule<typeof import("tsx/cjs/api")>("tsx/cjs/api"),
+    ]);
     esm.register();
     cjs.register();
     tsLoaderRegistered = true;

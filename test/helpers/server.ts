@@ -35,9 +35,17 @@ export interface ChildServer {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Spawns `chassis serve` and waits until its ports are listening (the last one opened is logged last). */
-export async function spawnServer(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [CHASSIS_BIN, "serve", ...args], {
+/**
+ * Spawns `chassis serve` (bin/chassis.js, or another `entry` such as a runtime
+ * package's cli.mjs) and waits until its ports are listening (the last one opened is logged last).
+ */
+export async function spawnServer(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+  entry = CHASSIS_BIN,
+): Promise<ChildServer> {
+  const child = spawn(process.execPath, [entry, "serve", ...args], {
     cwd: ROOT,
     env: { ...process.env, PSC_MODEL_PORT: "0", HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

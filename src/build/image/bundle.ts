@@ -1,20 +1,19 @@
 /**
  * @module build/image/bundle
  * Turns chassis-ts and a model folder into the files of an image's layers,
- * with esbuild: the runtime (our server and CLI, one ESM bundle), the model
- * (its code bundled, its data files copied beside it, so `import.meta.url`
+ * with esbuild: the runtime (our server and CLI, runtime-package.ts), the
+ * model (its code bundled, its data files copied beside it, so `import.meta.url`
  * paths keep working), and the packages the model needs that cannot be
  * bundled (native modules such as onnxruntime-node), with only the target
  * platform's binaries.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { build, type Plugin } from "esbuild";
 import { ToolError } from "../../core/tool-error.js";
-import { VERSION } from "../../core/version.js";
-import { buildFailureDetail, CHASSIS_PACKAGE, modelBuildOptions, packageName, REQUIRE_BANNER } from "../esbuild.js";
+import { buildFailureDetail, CHASSIS_PACKAGE, modelBuildOptions, packageName } from "../esbuild.js";
+import { bundleRuntimePackage } from "./runtime-package.js";
 
 /** An entry to put in a layer, at an absolute path inside the image. */
 export interface LayerFile {
@@ -52,8 +51,6 @@ export const IMAGE_PATHS = Object.freeze({
   cli: "/app/node_modules/chassis-ts/cli.mjs",
 });
 
-const PACKAGE_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-
 function fileOf(path: string, data: Uint8Array, mode = 0o644): LayerFile {
   return { path, data, mode, size: data.byteLength };
 }
@@ -61,52 +58,6 @@ function fileOf(path: string, data: Uint8Array, mode = 0o644): LayerFile {
 function copyOf(path: string, source: string): LayerFile {
   const stat = statSync(source);
   return { path, source, mode: stat.mode & 0o111 ? 0o755 : 0o644, size: stat.size };
-}
-
-/** A bundled chassis-ts: files by path relative to the package folder, and the files it was made from. */
-export interface RuntimePackage {
-  readonly files: ReadonlyArray<{ readonly path: string; readonly contents: Uint8Array }>;
-  /** Absolute paths of every file esbuild read (chassis-ts's dist/ and the packages it bundles). */
-  readonly inputs: readonly string[];
-}
-
-/**
- * chassis-ts as one package of ES modules: `index.mjs` (the package entry,
- * which a model's `import "chassis-ts"` resolves to), `cli.mjs` (the
- * command) and the chunks they share, every dependency but tsx and esbuild
- * inlined, and a package.json naming them. For an image's runtime layer
- * (minified), and for `dist/bundle/`, which bin/chassis.js runs (scripts/bundle.mjs).
- */
-export async function bundleRuntimePackage(options: { minify: boolean }): Promise<RuntimePackage> {
-  const entry = (name: string) => {
-    const built = join(PACKAGE_ROOT, "dist", `${name}.js`);
-    if (existsSync(built)) return built;
-    throw new ToolError("CHASSIS_INTERNAL", `${built} is missing: build chassis-ts first (npm run build)`);
-  };
-  const result = await build({
-    entryPoints: { index: entry("index"), cli: entry("cli/run") },
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    splitting: true,
-    outdir: "/out",
-    outExtension: { ".js": ".mjs" },
-    chunkNames: "chunks/[name]-[hash]",
-    write: false,
-    metafile: true,
-    minify: options.minify,
-    legalComments: "linked",
-    // A TypeScript model is compiled with esbuild (tsx if that fails); an image holds a bundled model, so neither is loaded there.
-    external: ["tsx", "tsx/*", "esbuild"],
-    banner: { js: REQUIRE_BANNER },
-    logLevel: "silent",
-  });
-  const files = result.outputFiles.map((out) => ({ path: relative("/out", out.path).split(sep).join("/"), contents: out.contents }));
-  const pkg = { name: "chassis-ts", version: VERSION, type: "module", exports: { ".": "./index.mjs" } };
-  files.push({ path: "package.json", contents: new TextEncoder().encode(`${JSON.stringify(pkg)}\n`) });
-  // Metafile paths are relative to esbuild's working directory, the process's.
-  return { files, inputs: Object.keys(result.metafile.inputs).map((path) => resolve(path)) };
 }
 
 /**
