@@ -7,7 +7,7 @@
  *                        [--c 16] [--m 16] [--n N] [--duration S]
  *                        [--configs 16x16,1x1,16x1] [--latency-n N] [--runs 3]
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
- *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin]
+ *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin] [--batching-ab]
  *
  * For each configuration (connections x streams), protocol and server (the
  * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
@@ -19,6 +19,9 @@
  * run just before it, and the figure printed is the median of those ratios.
  * --pin puts each server (every thread) on CPU 0 and the load generator on
  * CPU 1 (taskset), so they do not compete for a core; not with --workers.
+ * --workers N also runs chassis-ts in one process, and --batching-ab also
+ * runs it with `--batching off`, in the same alternation: the line after the
+ * table compares the two chassis-ts runs of each round.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -52,7 +55,7 @@ import {
 } from "./lib.mjs";
 
 const startedAt = performance.now();
-const args = parseArgs(process.argv.slice(2), ["profile-baseline", "pin"]);
+const args = parseArgs(process.argv.slice(2), ["profile-baseline", "pin", "batching-ab"]);
 const model = args.model ?? "echo";
 const protocols = { omi: ["omi"], v1: ["v1"], both: ["omi", "v1"] }[args.protocol ?? "both"];
 if (!protocols) throw new Error(`--protocol must be omi, v1 or both, got ${args.protocol}`);
@@ -70,6 +73,8 @@ const retries = Number(args.retries ?? 1);
 const waitIdle = Number(args["wait-idle"] ?? 30);
 const pin = Boolean(args.pin);
 if (pin && workers > 1) throw new Error("--pin puts the server on one core: it does not go with --workers");
+const batchingAb = Boolean(args["batching-ab"]);
+if (batchingAb && workers > 1) throw new Error("--batching-ab and --workers each add a second chassis-ts: use one of them");
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
 for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
@@ -106,14 +111,15 @@ const restBodyFile = writeTemp(tmp.dir, "v1-request.json", v1RequestBody(caseInf
 const profDir = args["cpu-prof"] ? resolve(args["cpu-prof"]) : undefined;
 
 let chassis;
-let single;
+/** A second chassis-ts in the alternation (--workers: one process; --batching-ab: batching off), to compare with. */
+let companion;
 let baseline;
 let failed = 0;
 const results = [];
 try {
   chassis = await startChassis(caseInfo.dir, {
     nodeFlags: profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [],
-    extra: workers > 1 ? ["--workers", String(workers)] : [],
+    extra: [...(workers > 1 ? ["--workers", String(workers)] : []), ...(batchingAb ? ["--batching", "on"] : [])],
   });
   const [omiPort, httpPort] = chassis.found.map(Number);
   console.log(`# chassis-ts pid ${chassis.pid}: OMI 127.0.0.1:${omiPort}, REST 127.0.0.1:${httpPort}`);
@@ -146,18 +152,24 @@ try {
   if (Buffer.compare(baseGrpc.body, grpc.body) !== 0 || checkGrpcCapture(baseGrpc))
     throw new Error("the baseline does not replay the captured gRPC answer");
 
-  if (pin) for (const pid of [chassis.pid, baseline.pid]) await pinProcess(pid, "0");
   const servers = [
     { label: "node-baseline", pid: baseline.pid, omiPort: baseOmi, httpPort: baseHttp },
-    { label: workers > 1 ? `chassis-ts w${workers}` : "chassis-ts", pid: chassis.pid, omiPort, httpPort },
+    {
+      label: workers > 1 ? `chassis-ts w${workers}` : batchingAb ? "chassis-ts batching on" : "chassis-ts",
+      pid: chassis.pid,
+      omiPort,
+      httpPort,
+    },
   ];
-  if (workers > 1) {
-    // What the extra workers add: chassis-ts in one process, measured in the same alternation.
-    single = await startChassis(caseInfo.dir);
-    const [singleOmi, singleHttp] = single.found.map(Number);
-    console.log(`# chassis-ts (one process) pid ${single.pid}: OMI 127.0.0.1:${singleOmi}, REST 127.0.0.1:${singleHttp}`);
-    servers.splice(1, 0, { label: "chassis-ts w1", pid: single.pid, omiPort: singleOmi, httpPort: singleHttp });
+  if (workers > 1 || batchingAb) {
+    // What the extra workers add (chassis-ts in one process), or what batching adds (chassis-ts without it).
+    const label = workers > 1 ? "chassis-ts w1" : "chassis-ts batching off";
+    companion = await startChassis(caseInfo.dir, { extra: batchingAb ? ["--batching", "off"] : [] });
+    const [companionOmi, companionHttp] = companion.found.map(Number);
+    console.log(`# ${label} pid ${companion.pid}: OMI 127.0.0.1:${companionOmi}, REST 127.0.0.1:${companionHttp}`);
+    servers.splice(1, 0, { label, pid: companion.pid, omiPort: companionOmi, httpPort: companionHttp });
   }
+  if (pin) for (const server of servers) await pinProcess(server.pid, "0");
   const expectedData = { omi: grpc.body.length, v1: rest.body.length };
   const restResponseBytes = Buffer.byteLength(
     `HTTP/1.1 200 OK\r\n${restHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n${rest.body.toString("latin1")}`,
@@ -203,12 +215,21 @@ try {
         if (!r.ok) failed++;
         console.log(line(r));
       }
-      if (single) {
-        const one = samplesOf.get("chassis-ts w1");
-        const scaling = samplesOf.get(servers[2].label).map((s, i) => s.reqPerS / one[i].reqPerS);
+      if (companion) {
+        // Round by round, the chassis-ts runs against the companion run just before them.
+        const [other, ours] = [samplesOf.get(servers[1].label), samplesOf.get(servers[2].label)];
+        const compare = (what, ratioOf) => {
+          const ratios = ours.map((s, i) => ratioOf(s, other[i]));
+          const range = runs > 1 ? ` (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` : "";
+          return `${what} ${median(ratios).toFixed(2)}${range}`;
+        };
         console.log(
-          `# ${protocol} ${config.c}x${config.m}: ${servers[2].label} / chassis-ts w1 = ${median(scaling).toFixed(2)}` +
-            (runs > 1 ? ` (${Math.min(...scaling).toFixed(2)}-${Math.max(...scaling).toFixed(2)})` : ""),
+          `# ${protocol} ${config.c}x${config.m}: ${servers[2].label} / ${servers[1].label}: ` +
+            [
+              compare("req/s", (s, o) => s.reqPerS / o.reqPerS),
+              compare("p50", (s, o) => s.p50 / o.p50),
+              compare("p99", (s, o) => s.p99 / o.p99),
+            ].join(", "),
         );
       }
     }
@@ -388,7 +409,7 @@ try {
   failed++;
   console.error(`FAILED: ${error.stack ?? error}`);
 } finally {
-  await Promise.all([chassis?.stop(), single?.stop(), baseline?.stop()]);
+  await Promise.all([chassis?.stop(), companion?.stop(), baseline?.stop()]);
   tmp.remove();
 }
 if (profDir)
