@@ -41,6 +41,12 @@ export interface KServeServerOptions {
   /** Which protocol the docs present first. @default "v1" */
   protocol?: "v1" | "v2";
   metrics: ServingMetrics;
+  /**
+   * What GET /metrics answers. @default this process's registry. Under
+   * `--workers`, every worker's, merged (server/workers.ts); a rejection is
+   * a 503, so a scrape fails rather than counters seeming to go back.
+   */
+  renderMetrics?: () => Promise<string>;
   log?: Logger;
   version: string;
 }
@@ -86,7 +92,8 @@ const ROUTE_CACHE_SIZE = 64;
 
 export class KServeServer {
   readonly #runtime: Runtime;
-  readonly #options: Required<Omit<KServeServerOptions, "log">> & { log: Logger };
+  readonly #options: Required<Omit<KServeServerOptions, "log" | "renderMetrics">> &
+    Pick<KServeServerOptions, "renderMetrics"> & { log: Logger };
   readonly #server: Server;
   readonly #routes: Route[];
   #inFlight = 0;
@@ -110,7 +117,7 @@ export class KServeServer {
       { pattern: /^\/$/, methods: { GET: (_q, s) => sendJson(s, 200, { status: "alive" }) } },
       {
         pattern: /^\/metrics$/,
-        methods: { GET: (_q, s) => sendText(s, 200, this.#options.metrics.registry.render(), PROMETHEUS_CONTENT_TYPE) },
+        methods: { GET: (_q, s) => this.#metricsText(s) },
       },
       { pattern: /^\/openapi\.json$/, methods: { GET: async (_q, s) => sendJson(s, 200, await this.#openApi()) } },
       {
@@ -333,6 +340,15 @@ export class KServeServer {
     const items = requestInstances(body).map((instance, i) => instanceToItem(instance, this.#runtime.metadata, i));
     // Checked here, before predict runs: a bad output_format used to be found only after the model had run.
     return { items, format: requestOutputFormat(body), raw: false };
+  }
+
+  #metricsText(res: ServerResponse): void | Promise<void> {
+    const { renderMetrics, metrics } = this.#options;
+    if (!renderMetrics) return sendText(res, 200, metrics.registry.render(), PROMETHEUS_CONTENT_TYPE);
+    return renderMetrics().then(
+      (text) => sendText(res, 200, text, PROMETHEUS_CONTENT_TYPE),
+      (error: unknown) => sendError(res, { status: 503, body: { error: error instanceof Error ? error.message : String(error) } }),
+    );
   }
 
   #v1Predict(req: IncomingMessage, res: ServerResponse, name: string): void {

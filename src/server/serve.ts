@@ -41,6 +41,8 @@ export interface StartOptions {
   handleSignals?: boolean;
   /** Called once when a drain starts, whatever started it (a worker tells its primary). */
   onDrainStart?: (reason: string) => void;
+  /** What GET /metrics answers, when not this process's registry alone (KServeServerOptions.renderMetrics). */
+  renderMetrics?: () => Promise<string>;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -93,6 +95,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           maxBodyBytes: config.maxBodyBytes,
           protocol: config.protocol,
           metrics,
+          renderMetrics: options.renderMetrics,
           log,
           version: VERSION,
         });

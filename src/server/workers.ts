@@ -5,18 +5,30 @@
  * worker imports and loads the model once and serves both interfaces; the
  * primary loads nothing. A Shutdown call or a signal drains every worker; a
  * worker that dies after start-up is replaced; one that fails to start stops
- * the whole server with its exit status.
+ * the whole server with its exit status. GET /metrics, which any worker may
+ * answer, gives every worker's counters summed: that worker asks the primary,
+ * which gathers the others' (METRICS_WAIT_MS at most) and merges them.
  */
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../core/log.js";
+import { processSnapshot, type RegistrySnapshot, renderMerged } from "../metrics/registry.js";
 import type { ServerConfig } from "./config.js";
 import { type RunningServer, type StartOptions, startServer } from "./serve.js";
 
 /** Messages between primary and workers, over the cluster's IPC channel. */
 type FromWorker =
   | { type: "chassis:ready"; omiPort: number; httpPort: number; rssBytes: number }
-  | { type: "chassis:drain"; reason: string };
-type ToWorker = { type: "chassis:stop"; reason: string };
+  | { type: "chassis:drain"; reason: string }
+  /** A scrape reached this worker: it asks for everyone's metrics, merged. */
+  | { type: "chassis:metrics-ask"; id: number }
+  | { type: "chassis:metrics-snapshot"; id: number; snapshot: RegistrySnapshot };
+type ToWorker =
+  | { type: "chassis:stop"; reason: string }
+  | { type: "chassis:metrics-snapshot-ask"; id: number }
+  | { type: "chassis:metrics-merged"; id: number; text?: string; error?: string };
+
+/** How long the primary waits for the workers' metrics before a scrape fails (503). */
+const METRICS_WAIT_MS = 5_000;
 
 /** More restarts than this within RESTART_WINDOW_MS means something is wrong with the model, not bad luck. */
 const MAX_RESTARTS = 5;
@@ -31,6 +43,8 @@ export function isWorkerProcess(): boolean {
 export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
   const count = config.workers;
   const ready = new Map<number, FromWorker & { type: "chassis:ready" }>();
+  /** The workers that have said they are ready and have not exited: those whose metrics a scrape sums. */
+  const serving = new Set<Worker>();
   const restarts: number[] = [];
   let stopping = false;
   let status = 0;
@@ -63,6 +77,7 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
       worker.on("message", (message: FromWorker) => {
         if (message?.type === "chassis:ready") {
           ready.set(index, message);
+          serving.add(worker);
           log.info(
             `worker ${index} (pid ${worker.process.pid}) ready: RSS ${(message.rssBytes / 2 ** 20).toFixed(1)} MiB after loading the model`,
           );
@@ -71,9 +86,15 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
             log.info(`${count} workers serving (RSS ${(total / 2 ** 20).toFixed(1)} MiB in all)`);
           }
         } else if (message?.type === "chassis:drain") stopAll(`worker ${index}: ${message.reason}`);
+        else if (message?.type === "chassis:metrics-ask") {
+          void gatherMetrics([...serving]).then((merged) => {
+            if (worker.isConnected()) worker.send({ type: "chassis:metrics-merged", id: message.id, ...merged } satisfies ToWorker);
+          });
+        }
       });
       worker.on("exit", (code, signal) => {
         const wasReady = ready.delete(index);
+        serving.delete(worker);
         if (stopping) {
           if (code !== 0) status = Math.max(status, code ?? 1);
         } else if (!wasReady) {
@@ -106,6 +127,54 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
   });
 }
 
+let nextMetricsId = 0;
+
+/**
+ * Every serving worker's metrics and the primary's own process figures,
+ * merged; or the error a scrape gets when a worker did not send its metrics
+ * in time (a worker that exits meanwhile is left out: its counters are gone).
+ */
+function gatherMetrics(serving: readonly Worker[]): Promise<{ text: string } | { error: string }> {
+  const id = ++nextMetricsId;
+  const workers = serving.filter((w) => w.isConnected());
+  const snapshots: RegistrySnapshot[] = [{ metrics: [], process: processSnapshot() }];
+  const waiting = new Set(workers);
+  return new Promise((resolve) => {
+    const cleanups: Array<() => void> = [];
+    const finish = (result: { text: string } | { error: string }) => {
+      clearTimeout(timer);
+      for (const cleanup of cleanups) cleanup();
+      resolve(result);
+    };
+    const settleIfDone = () => {
+      if (waiting.size === 0) finish({ text: renderMerged(snapshots) });
+    };
+    const timer = setTimeout(() => {
+      const late = [...waiting].map((w) => `pid ${w.process.pid}`).join(", ");
+      finish({ error: `worker ${late} sent no metrics within ${METRICS_WAIT_MS} ms` });
+    }, METRICS_WAIT_MS);
+    for (const worker of workers) {
+      const onMessage = (message: FromWorker) => {
+        if (message?.type !== "chassis:metrics-snapshot" || message.id !== id || !waiting.delete(worker)) return;
+        snapshots.push(message.snapshot);
+        settleIfDone();
+      };
+      const onExit = () => {
+        waiting.delete(worker);
+        settleIfDone();
+      };
+      worker.on("message", onMessage);
+      worker.once("exit", onExit);
+      cleanups.push(() => {
+        worker.off("message", onMessage);
+        worker.off("exit", onExit);
+      });
+      worker.send({ type: "chassis:metrics-snapshot-ask", id } satisfies ToWorker);
+    }
+    settleIfDone();
+  });
+}
+
 /**
  * A worker: serves like a single process, tells the primary when it is
  * ready and when a Shutdown call starts a drain, and drains when told to.
@@ -114,12 +183,38 @@ export async function runWorker(config: ServerConfig, options: StartOptions): Pr
   const send = (message: FromWorker) => {
     if (process.connected) process.send?.(message);
   };
-  const server = await startServer(config, { ...options, onDrainStart: (reason) => send({ type: "chassis:drain", reason }) });
+  // A scrape's answers from the primary, by the id of its question.
+  const scrapes = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+  let nextScrape = 0;
+  const renderMetrics = () =>
+    new Promise<string>((resolve, reject) => {
+      if (!process.connected) return reject(new Error("the primary process is gone"));
+      const id = ++nextScrape;
+      scrapes.set(id, { resolve, reject });
+      send({ type: "chassis:metrics-ask", id });
+    });
+  const server = await startServer(config, {
+    ...options,
+    onDrainStart: (reason) => send({ type: "chassis:drain", reason }),
+    renderMetrics,
+  });
   process.on("message", (message: ToWorker) => {
     if (message?.type === "chassis:stop") void server.shutdown(message.reason);
+    else if (message?.type === "chassis:metrics-snapshot-ask") {
+      send({ type: "chassis:metrics-snapshot", id: message.id, snapshot: server.metrics.registry.snapshot() });
+    } else if (message?.type === "chassis:metrics-merged") {
+      const scrape = scrapes.get(message.id);
+      scrapes.delete(message.id);
+      if (message.text !== undefined) scrape?.resolve(message.text);
+      else scrape?.reject(new Error(message.error ?? "no metrics"));
+    }
   });
-  // The primary is gone (killed): nobody hands us connections any more.
-  process.once("disconnect", () => void server.shutdown("the primary process exited"));
+  // The primary is gone (killed): nobody hands us connections any more, nor answers a scrape.
+  process.once("disconnect", () => {
+    for (const scrape of scrapes.values()) scrape.reject(new Error("the primary process is gone"));
+    scrapes.clear();
+    void server.shutdown("the primary process exited");
+  });
   send({ type: "chassis:ready", omiPort: server.omiPort, httpPort: server.httpPort, rssBytes: process.memoryUsage().rss });
   return server;
 }

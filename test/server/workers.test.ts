@@ -19,6 +19,20 @@ async function spawnWorkers(n: number, model = fixture("pid.ts")): Promise<Child
   return server;
 }
 
+/** GET over a connection of its own (agent: false): connections, not requests, are shared out between workers. */
+function getOverNewConnection(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
 /** The pids that answer Run over `connections` separate connections. */
 async function pidsOver(port: number, connections: number): Promise<Set<string>> {
   const pids = new Set<string>();
@@ -59,6 +73,18 @@ describe("serve --workers", () => {
       restPids.add(String((JSON.parse(body) as { predictions: string[] }).predictions[0]));
     }
     assert.equal(restPids.size, 2);
+    // Any worker may answer a scrape; each answer counts both workers' calls (6 Runs, 6 predicts), not its own.
+    const workerRss = [...server.stderr().matchAll(/ready: RSS ([\d.]+) MiB/g)].map((m) => Number(m[1]) * 2 ** 20);
+    for (let i = 0; i < 4; i++) {
+      const scrape = await getOverNewConnection(server.httpPort, "/metrics");
+      assert.equal(scrape.status, 200);
+      assert.match(scrape.body, /^chassis_requests_total\{interface="omi",outcome="ok"\} 6$/m);
+      assert.match(scrape.body, /^chassis_requests_total\{interface="v1",outcome="ok"\} 6$/m);
+      assert.match(scrape.body, /^request_predict_seconds_count\{model_name="pid"\} 12$/m);
+      // The processes' figures add up too: the primary's and both workers' memory.
+      const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(scrape.body)?.[1]);
+      assert.ok(rss > 1.5 * Math.max(...workerRss), `RSS ${rss} against workers' ${workerRss.join(", ")}`);
+    }
     const client = new OmiClient({ address: `127.0.0.1:${server.port}` });
     await client.shutdown();
     client.close();
