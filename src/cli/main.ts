@@ -45,15 +45,10 @@ function version(): string {
   return VERSION;
 }
 
-/** What the program running the command lends it. */
+/** What the program running the command wants to know. */
 export interface CommandHooks {
-  /**
-   * Writes the bundled CLI's V8 code cache (core/code-cache.ts; once, later
-   * calls do nothing). `serve` calls it when its server has answered for a
-   * while, or when it stops, whichever comes first: the cache then holds the
-   * code of a start and of the first calls, not of the command that ran first.
-   */
-  readonly saveCodeCache?: () => void;
+  /** `serve` calls it once the server is up (the bundled CLI then writes its code cache, core/code-cache.ts). */
+  readonly onServing?: () => void;
 }
 
 export async function main(argv: string[], hooks: CommandHooks = {}): Promise<number> {
@@ -61,7 +56,7 @@ export async function main(argv: string[], hooks: CommandHooks = {}): Promise<nu
   try {
     switch (command) {
       case "serve":
-        return await (await import("./serve-commands.js")).serve(args, hooks.saveCodeCache);
+        return await (await import("./serve-commands.js")).serve(args, hooks.onServing);
       case "test":
         return await (await import("./serve-commands.js")).test(args);
       case "client":

@@ -13,10 +13,7 @@ import { startServer } from "../server/serve.js";
 import { parse, reportItems } from "./common.js";
 import { parseInputs } from "./inputs.js";
 
-/** How long a server answers before the bundled CLI's code cache is written (CommandHooks.saveCodeCache). */
-export const CODE_CACHE_DELAY_MS = 10_000;
-
-export async function serve(args: string[], saveCodeCache?: () => void): Promise<number> {
+export async function serve(args: string[], onServing?: () => void): Promise<number> {
   const { positionals, flags, ignored } = parseServeArgs(args);
   if (positionals.length > 1) throw new ToolError("CHASSIS_USAGE", `serve takes one model, got ${positionals.join(" ")}`);
   const config = resolveServerConfig(positionals[0], flags, process.env, usableCpus);
@@ -31,10 +28,8 @@ export async function serve(args: string[], saveCodeCache?: () => void): Promise
     workers && inWorker
       ? await workers.runWorker(config, { log, handleSignals: true })
       : await startServer(config, { log, handleSignals: true });
-  const timer = saveCodeCache ? setTimeout(saveCodeCache, CODE_CACHE_DELAY_MS).unref() : undefined;
+  onServing?.();
   await server.closed;
-  clearTimeout(timer);
-  saveCodeCache?.();
   return 0;
 }
 

@@ -121,9 +121,9 @@ export async function bundleRuntimePackage(options: { minify: boolean }): Promis
     ),
     text(
       FILES.cli,
-      "// The `chassis` command. `serve` writes the code cache (cli/main.ts's CommandHooks).\n" +
+      "// The `chassis` command. Its code cache is written once a server is up, so that it holds the code a start runs.\n" +
         `import { loadRuntime } from "./${FILES.loader}";\nconst runtime = loadRuntime();\n` +
-        "await runtime.exports.runCommand(process.argv.slice(2), { saveCodeCache: runtime.save });\n",
+        "await runtime.exports.runCommand(process.argv.slice(2), { onServing: () => setImmediate(runtime.save) });\n",
     ),
     text(
       "package.json",
