@@ -4,7 +4,7 @@
  * for (and only that one: `serve` must start fast, see docs/performance.md),
  * and turns every failure into a one-line message with a stable exit status
  * (core/tool-error.ts). Only the CLI's entries import this module: cli/run.ts
- * and the bundled runtime's cli.mjs (build/image/bundle.ts).
+ * and the bundled runtime's cli.mjs (build/image/runtime-package.ts).
  */
 import { ChassisError } from "../core/error.js";
 import { TOOL_ERRORS, ToolError } from "../core/tool-error.js";

@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { type BuildOptions, build, type Plugin } from "esbuild";
 import { ToolError } from "../../core/tool-error.js";
 import { VERSION } from "../../core/version.js";
+import { packageName } from "../esbuild.js";
 
 /** A bundled chassis-ts: files by path relative to the package folder, and the files it was made from. */
 export interface RuntimePackage {
@@ -83,22 +84,14 @@ export async function bundleRuntimePackage(options: { minify: boolean }): Promis
     throw new ToolError("CHASSIS_INTERNAL", `the runtime bundle calls import() (${names}): use core/dynamic-import.ts's importModule`);
   }
   const libraryFile = library.outputFiles.find((out) => out.path.endsWith(".cjs"));
-  // esbuild names a CommonJS bundle's exports for Node's ESM interop: `0 && (module.exports = { a, b })`.
-  const annotated = libraryFile?.text.match(/0\s*&&\s*\(module\.exports\s*=\s*\{([^}]*)\}\)/);
-  if (!libraryFile || !annotated) throw new ToolError("CHASSIS_INTERNAL", "esbuild did not name the runtime bundle's exports");
-  const names = (annotated[1] as string)
-    .split(",")
-    .map((name) => name.trim())
-    .filter((name) => name !== "" && name !== "runCommand");
+  if (!libraryFile) throw new ToolError("CHASSIS_INTERNAL", "esbuild wrote no runtime library");
+  const names = exportNames(libraryFile.text).filter((name) => name !== "runCommand");
   const vendors = await Promise.all(
     [...vendored]
       .filter(([, specifiers]) => specifiers.size > 0)
       .map(([file, specifiers]) => bundleVendored(file, specifiers, options.minify)),
   );
-  // esbuild escapes what is not ASCII in code, not in the comments it keeps: one "§" made V8 hold the
-  // whole source as UTF-16 (twice the bytes to scan). Escaped as in code, it is the same program.
-  const libraryText = libraryFile.text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  const libraryBytes = new TextEncoder().encode(libraryText);
+  const libraryBytes = new TextEncoder().encode(escapeNonAscii(libraryFile.text));
   // The cache file's name carries the library's hash: V8 checks a cache against the source's length only.
   const hash = createHash("sha256").update(libraryBytes).digest("hex").slice(0, 16);
   const loader = await build({
@@ -108,7 +101,7 @@ export async function bundleRuntimePackage(options: { minify: boolean }): Promis
     outfile: `/out/${FILES.loader}`,
   });
   const text = (path: string, contents: string) => ({ path, contents: new TextEncoder().encode(contents) });
-  const outputs = [library, loader, ...vendors.map((v) => v.result)].flatMap((result) => result.outputFiles);
+  const outputs = [library, loader, ...vendors].flatMap((result) => result.outputFiles);
   const files = [
     ...outputs.map((out) => ({
       path: relative("/out", out.path).split(sep).join("/"),
@@ -131,11 +124,28 @@ export async function bundleRuntimePackage(options: { minify: boolean }): Promis
     ),
   ];
   // Metafile paths are relative to esbuild's working directory, the process's; the entry is text, not a file.
-  const inputs = [library.metafile, ...vendors.map((v) => v.metafile)].flatMap((metafile) =>
-    Object.keys(metafile.inputs).map((path) => resolve(path)),
-  );
+  const inputs = [library, ...vendors].flatMap((result) => Object.keys(result.metafile.inputs).map((path) => resolve(path)));
   const texts = new Set([join(dist, LIBRARY_ENTRY_NAME), ...VENDORED.map((v) => join(PACKAGE_ROOT, vendoredEntryName(v.file)))]);
   return { files, inputs: [...new Set(inputs)].filter((path) => !texts.has(path)) };
+}
+
+/** The names a CommonJS bundle of esbuild exports: it lists them for Node's ESM interop, `0 && (module.exports = { a, b })`. */
+function exportNames(text: string): string[] {
+  const annotated = text.match(/0\s*&&\s*\(module\.exports\s*=\s*\{([^}]*)\}\)/);
+  if (!annotated) throw new ToolError("CHASSIS_INTERNAL", "esbuild did not name the runtime bundle's exports");
+  return (annotated[1] as string)
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+}
+
+/**
+ * esbuild escapes what is not ASCII in code, not in the comments it keeps: one
+ * "§" made V8 hold the whole source as UTF-16 (twice the bytes to scan).
+ * Escaped as in code, it is the same program.
+ */
+function escapeNonAscii(text: string): string {
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**
@@ -158,12 +168,13 @@ function importThroughLoader(file: string): Plugin {
 /** The vendored packages' imports become requires of their files (each specifier used is recorded in `used`). */
 function requireVendored(used: Map<string, Set<string>>): Plugin {
   const byName = new Map(VENDORED.map((v) => [v.name, v.file]));
+  // A vendored package, or a file of it: `@grpc/grpc-js`, `@bufbuild/protobuf/wkt`.
+  const filter = new RegExp(`^(?:${VENDORED.map((v) => v.name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("|")})(?:/|$)`);
   return {
     name: "chassis-require-vendored",
     setup(esbuild) {
-      esbuild.onResolve({ filter: /^@/ }, (args) => {
-        const name = args.path.split("/").slice(0, 2).join("/");
-        const file = byName.get(name);
+      esbuild.onResolve({ filter }, (args) => {
+        const file = byName.get(packageName(args.path));
         if (!file || args.namespace === "vendored") return undefined;
         used.get(file)?.add(args.path);
         return { path: args.path, namespace: "vendored", pluginData: file };
@@ -183,14 +194,13 @@ const vendoredEntryName = (file: string) => `${file}.entry.js`;
 /** A vendored file: an object of the package's specifiers the library uses, each its module's exports. */
 async function bundleVendored(file: string, specifiers: Set<string>, minify: boolean) {
   const entries = [...specifiers].sort().map((specifier) => `  ${JSON.stringify(specifier)}: require(${JSON.stringify(specifier)}),`);
-  const result = await build({
+  return build({
     ...common(minify),
     stdin: { contents: `module.exports = {\n${entries.join("\n")}\n};\n`, resolveDir: PACKAGE_ROOT, sourcefile: vendoredEntryName(file) },
     format: "cjs",
     outfile: `/out/${file}`,
     metafile: true,
   });
-  return { result, metafile: result.metafile };
 }
 
 /** load.mjs: loads lib/chassis.cjs with the code cache of this Node version and library hash. */
