@@ -19,17 +19,22 @@ async function spawnWorkers(n: number, model = fixture("pid.ts")): Promise<Child
   return server;
 }
 
-/** GET over a connection of its own (agent: false): connections, not requests, are shared out between workers. */
-function getOverNewConnection(port: number, path: string): Promise<{ status: number; body: string }> {
+/**
+ * A request over a connection of its own (agent: false): connections, not
+ * requests, are shared out between workers. A body makes it a JSON POST.
+ */
+function overNewConnection(port: number, path: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
-      let body = "";
+    const method = body === undefined ? "GET" : "POST";
+    const req = http.request({ host: "127.0.0.1", port, path, method, agent: false }, (res) => {
+      let text = "";
       res.setEncoding("utf8").on("data", (c: string) => {
-        body += c;
+        text += c;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
     });
     req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -55,28 +60,15 @@ describe("serve --workers", () => {
     assert.ok(!pids.has(String(server.process.pid)), "the primary serves nothing");
     const restPids = new Set<string>();
     for (let i = 0; i < 6; i++) {
-      // A new connection each time (agent: false): connections, not requests, are shared out.
-      const body = await new Promise<string>((resolve, reject) => {
-        const req = http.request(
-          { host: "127.0.0.1", port: server.httpPort, path: "/v1/models/pid:predict", method: "POST", agent: false },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8").on("data", (c: string) => {
-              text += c;
-            });
-            res.on("end", () => resolve(text));
-          },
-        );
-        req.on("error", reject);
-        req.end(JSON.stringify({ instances: ["eA=="] }));
-      });
+      // A new connection each time: connections, not requests, are shared out.
+      const { body } = await overNewConnection(server.httpPort, "/v1/models/pid:predict", { instances: ["eA=="] });
       restPids.add(String((JSON.parse(body) as { predictions: string[] }).predictions[0]));
     }
     assert.equal(restPids.size, 2);
     // Any worker may answer a scrape; each answer counts both workers' calls (6 Runs, 6 predicts), not its own.
     const workerRss = [...server.stderr().matchAll(/ready: RSS ([\d.]+) MiB/g)].map((m) => Number(m[1]) * 2 ** 20);
     for (let i = 0; i < 4; i++) {
-      const scrape = await getOverNewConnection(server.httpPort, "/metrics");
+      const scrape = await overNewConnection(server.httpPort, "/metrics");
       assert.equal(scrape.status, 200);
       assert.match(scrape.body, /^chassis_requests_total\{interface="omi",outcome="ok"\} 6$/m);
       assert.match(scrape.body, /^chassis_requests_total\{interface="v1",outcome="ok"\} 6$/m);
@@ -90,6 +82,28 @@ describe("serve --workers", () => {
     client.close();
     assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
     for (const pid of pids) assert.throws(() => process.kill(Number(pid), 0), "worker still running");
+  });
+
+  test("a scrape fails with 503 naming the worker whose metrics did not come within 5 s, and works once it answers", async () => {
+    const server = await spawnWorkers(2);
+    // One call holds a worker's event loop for 6.5 s; the next connection goes to the other worker (the primary hands
+    // connections round-robin), whose scrape waits for the blocked worker's metrics.
+    const blocking = overNewConnection(server.httpPort, "/v1/models/pid:predict", {
+      instances: [Buffer.from("block:6500").toString("base64")],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const failed = await overNewConnection(server.httpPort, "/metrics");
+    assert.equal(failed.status, 503, failed.body);
+    assert.match(failed.body, /worker pid \d+ sent no metrics within 5000 ms/);
+    assert.ok(Date.now() - started >= 4_500, "it waited about 5 s");
+    const blocker = String((JSON.parse((await blocking).body) as { predictions: string[] }).predictions[0]);
+    assert.match(failed.body, new RegExp(`pid ${blocker}`), "the blocked worker is the one named");
+    const again = await overNewConnection(server.httpPort, "/metrics");
+    assert.equal(again.status, 200);
+    assert.match(again.body, /^chassis_requests_total\{interface="v1",outcome="ok"\} 1$/m);
+    server.kill("SIGTERM");
+    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
   });
 
   test("a worker that dies is replaced and the server keeps answering; SIGTERM then stops everything with 0", async () => {
