@@ -98,7 +98,8 @@ export class OmiClient {
 
   #connect(): Promise<Connection> {
     this.#client ??= Promise.all([import("@grpc/grpc-js"), import("./omi-wire.js")]).then(([loaded, wire]) => {
-      // A CommonJS package: Node gives its exports as named exports and as `default`, esbuild's chunks only as `default`.
+      // A CommonJS package: both Node's import and the runtime bundle's (esbuild's __toESM, build/image/runtime-package.ts)
+      // give its exports object as `default`, besides the named exports.
       const grpc = (loaded as { default?: GrpcJs }).default ?? loaded;
       const client = new grpc.Client(this.address, grpc.credentials.createInsecure(), {
         "grpc.max_receive_message_length": this.#maxMessageBytes,

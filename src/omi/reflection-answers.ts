@@ -19,7 +19,6 @@ import {
   ServerReflectionResponseSchema,
 } from "./gen/grpc/reflection/v1/reflection_pb.js";
 import { decodeRequest, encodeResponse } from "./grpc/codec.js";
-
 import { REFLECTION_SERVICES, V1, V1ALPHA } from "./reflection.js";
 
 /** The v1alpha file: the v1 file under another package (the protocol is identical). */

@@ -174,7 +174,7 @@ function packageImports(metafile: Metafile, outfile: string): string {
 /** The entry of the chassis-ts this module belongs to (its package's own name resolves to it). */
 function chassisEntryUrl(): string | undefined {
   try {
-    // require's resolver, not import.meta.resolve: the bundled runtime is CommonJS (build/image/bundle.ts).
+    // require's resolver, not import.meta.resolve: the bundled runtime is CommonJS (build/image/runtime-package.ts).
     return pathToFileURL(createRequire(import.meta.url).resolve(CHASSIS_PACKAGE)).href;
   } catch {
     return undefined; // then the model's folder must provide chassis-ts, as for any package
