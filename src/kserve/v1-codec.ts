@@ -12,6 +12,7 @@
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { utf8Encode } from "../core/utf8.js";
 import { acceptsJson, type InputMetadata, type ModelMetadata } from "../model/metadata.js";
 import type { RawItem } from "../runtime/outcome.js";
 import { decodeBase64Strict } from "./base64.js";
@@ -20,7 +21,6 @@ import { parseJson, stringifyJson } from "./json-bigint.js";
 export type OutputFormat = "text" | "json" | "all";
 const OUTPUT_FORMATS: readonly OutputFormat[] = ["text", "json", "all"];
 
-const encoder = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function invalid(message: string): ChassisError {
@@ -41,7 +41,7 @@ function decodeValue(value: unknown, input: InputMetadata, where: string): Uint8
     if (typeof b64 === "string") return decodeBase64(b64, `${where}.b64`);
   }
   // stringifyJson: the body was read with parseJson, so integers above 2^53 are bigints and stay exact.
-  if (acceptsJson(input)) return encoder.encode(stringifyJson(value));
+  if (acceptsJson(input)) return utf8Encode(stringifyJson(value));
   throw invalid(`${where} must be a base64 string or {"b64": ...} (input "${input.key}" takes ${input.mediaTypes.join(", ")}, not JSON)`);
 }
 

@@ -17,6 +17,7 @@
 import { cryptoModule } from "../core/builtins.js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { utf8Encode } from "../core/utf8.js";
 import { acceptsJson, type InputMetadata, type ModelMetadata, type OutputMetadata } from "../model/metadata.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 
@@ -569,7 +570,7 @@ function jsonBytes(data: readonly unknown[], name: string): Uint8Array[] {
     if (typeof value !== "string") {
       throw invalid(`input '${name}' is BYTES, so its data must be strings, but element ${i} is ${describe(value)}`);
     }
-    return encoder.encode(value);
+    return utf8Encode(value);
   });
 }
 
@@ -713,7 +714,7 @@ function rowsAsJson(tokens: readonly string[], dims: readonly number[]): Uint8Ar
     return `[${parts.join(",")}]`;
   };
   const rows: Uint8Array[] = [];
-  for (let i = 0; i < (dims[0] as number); i++) rows.push(encoder.encode(nest(i * rowSize, 0)));
+  for (let i = 0; i < (dims[0] as number); i++) rows.push(utf8Encode(nest(i * rowSize, 0)));
   return rows;
 }
 

@@ -5,6 +5,7 @@
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { utf8Encode } from "../core/utf8.js";
 import type { InputMetadata } from "./metadata.js";
 
 /**
@@ -14,19 +15,18 @@ import type { InputMetadata } from "./metadata.js";
 export type ModelOutputs = Record<string, OutputValue>;
 export type OutputValue = Uint8Array | string | number | boolean | null | readonly unknown[] | { readonly [key: string]: unknown };
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8");
 
 /** Encodes a value as JSON bytes, for outputs such as `results.json`. */
 export function json(value: unknown): Uint8Array {
   const text = JSON.stringify(value);
   if (text === undefined) throw new ChassisError(Code.INVALID_ARGUMENT, `json(): ${typeof value} cannot be encoded as JSON`);
-  return encoder.encode(text);
+  return utf8Encode(text);
 }
 
 /** Encodes a string as UTF-8 bytes. */
 export function text(value: string): Uint8Array {
-  return encoder.encode(value);
+  return utf8Encode(value);
 }
 
 /** One item of a Run request, as the model sees it. */

@@ -7,6 +7,7 @@
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { utf8Encode } from "../core/utf8.js";
 import { describeKeys, json } from "../model/item.js";
 import type { InputMetadata, ModelMetadata, OutputMetadata } from "../model/metadata.js";
 import { formatBytes } from "../model/units.js";
@@ -73,8 +74,6 @@ function describeInputs(metadata: ModelMetadata): string {
   return metadata.inputs.map((input) => `"${input.key}"${input.required ? "" : " (optional)"}`).join(", ");
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Turns what predict returned into output bytes. Strings become UTF-8; a
  * plain value for a JSON output is JSON-encoded; anything else is an error
@@ -102,7 +101,7 @@ export function encodeOutputs(result: unknown, metadata: ModelMetadata): Record<
     const value = values[key];
     let bytes: Uint8Array;
     if (value instanceof Uint8Array) bytes = value;
-    else if (typeof value === "string") bytes = encoder.encode(value);
+    else if (typeof value === "string") bytes = utf8Encode(value);
     else if (output.mediaType === "application/json") bytes = encodeJson(value, key);
     else {
       throw new ChassisError(
