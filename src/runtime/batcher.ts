@@ -24,6 +24,7 @@ import { LazyAbortSource } from "../core/lazy-abort.js";
 import type { BatchingConfig } from "../model/define.js";
 import { type Cancellation, cancelledError, isCancelled, onCancel } from "./deadline.js";
 import type { ChunkExecutor, Executor } from "./executor.js";
+import { Fifo } from "./fifo.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 
 /** The cap on maxWaitMs: waiting is meant for milliseconds; a minute is surely a mistake. */
@@ -59,7 +60,7 @@ interface Batch {
 export class BatchingExecutor implements Executor {
   readonly #inner: ChunkExecutor;
   readonly #policy: BatchingPolicy;
-  #queue: Entry[] = [];
+  readonly #queue = new Fifo<Entry>();
   readonly #running = new Set<Batch>();
   #timer: NodeJS.Timeout | undefined;
 
@@ -116,14 +117,14 @@ export class BatchingExecutor implements Executor {
     const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
     while (this.#running.size < maxConcurrentBatches && this.#queue.length > 0) {
       if (maxWaitMs > 0 && this.#queue.length < maxBatchSize) {
-        const first = this.#queue[0] as Entry;
+        const first = this.#queue.peek() as Entry;
         const left = first.ticket.queuedAt + maxWaitMs - performance.now();
         if (left > 0) {
           this.#wakeIn(left);
           return;
         }
       }
-      void this.#dispatch(this.#queue.splice(0, maxBatchSize));
+      void this.#dispatch(this.#queue.take(maxBatchSize));
     }
   }
 
@@ -180,7 +181,7 @@ export class BatchingExecutor implements Executor {
   /** The caller went away: drop its queued items, answer the rest CANCELLED, abort batches nobody waits for. */
   #cancel(ticket: Ticket): void {
     if (ticket.done) return;
-    this.#queue = this.#queue.filter((entry) => entry.ticket !== ticket);
+    this.#queue.retain((entry) => entry.ticket !== ticket);
     const reason = cancelledError();
     for (let i = 0; i < ticket.outcomes.length; i++) {
       if (ticket.outcomes[i] === undefined) ticket.outcomes[i] = failure(reason);
