@@ -73,6 +73,14 @@ async function busy(batchSize: number, batching?: BatchingSpec, options: Runtime
   return { runtime, rec, first, release };
 }
 
+/** `count` one-item calls, `${prefix}0`..., each with a caller that can go away; a turn later, all queued. */
+async function queueCallers(runtime: Runtime, prefix: string, count: number) {
+  const callers = Array.from({ length: count }, () => new AbortController());
+  const calls = callers.map((caller, i) => runtime.run([item({ input: `${prefix}${i}` })], { signal: caller.signal }));
+  await turn();
+  return { callers, calls };
+}
+
 describe("BatchingExecutor: merging calls", () => {
   test("calls made while a batch runs share the next predictBatch call and each gets its own results, in order", async () => {
     const { runtime, rec, release } = await busy(8);
@@ -286,6 +294,52 @@ describe("BatchingExecutor: waiting and cancellation", () => {
     assert.deepEqual(texts(await kept), ["KEPT"]);
     assert.deepEqual(rec.calls, [["first"], ["kept"]]);
     assert.equal(runtime.inFlight, 0);
+  });
+
+  test("callers that go away while queued, in any order: the model sees only the others, in order, in full batches", async () => {
+    const { runtime, rec, first, release } = await busy(4);
+    const { callers, calls } = await queueCallers(runtime, "c", 10);
+    for (const i of [8, 1, 4, 3]) callers[i]?.abort();
+    for (const i of [8, 1, 4, 3]) errorOf((await calls[i])?.[0], Code.CANCELLED);
+    release();
+    await first;
+    const answered = await Promise.all([0, 2, 5, 6, 7, 9].map((i) => calls[i] as Promise<ItemOutcome[]>));
+    assert.deepEqual(answered.flatMap(texts), ["C0", "C2", "C5", "C6", "C7", "C9"]);
+    assert.deepEqual(rec.calls, [["first"], ["c0", "c2", "c5", "c6"], ["c7", "c9"]]);
+    assert.equal(runtime.inFlight, 0);
+  });
+
+  test("once every queued caller has gone, the next lone call is dispatched at once", async () => {
+    const { runtime, rec, first, release } = await busy(4);
+    const { callers, calls } = await queueCallers(runtime, "gone", 6);
+    for (const caller of callers) caller.abort();
+    await Promise.all(calls);
+    release();
+    await first;
+    const solo = run(runtime, "solo");
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(rec.calls, [["first"], ["solo"]]);
+    assert.deepEqual(texts(await solo), ["SOLO"]);
+  });
+
+  test("maxWaitMs counts from the first queued item of a caller still waiting, not from one that went away", async () => {
+    const { model, rec } = upperModel(8, { maxWaitMs: 400, maxBatchSize: 3 });
+    const runtime = await started(model);
+    const caller = new AbortController();
+    const t0 = performance.now();
+    const gone = runtime.run([item({ input: "gone" })], { signal: caller.signal });
+    await sleep(300);
+    const t1 = performance.now();
+    const kept = run(runtime, "kept"); // queued behind the item that then goes away
+    caller.abort();
+    await gone;
+    await sleep(200);
+    // Waiting from the gone item would have dispatched at t0 + 400.
+    assert.equal(rec.calls.length, 0, `dispatched ${performance.now() - t0} ms after the gone item`);
+    assert.deepEqual(texts(await kept), ["KEPT"]);
+    assert.ok(performance.now() - t1 >= 390, `kept waited ${performance.now() - t1} ms`);
+    assert.deepEqual(rec.calls, [["kept"]]);
   });
 
   test("an already-aborted caller gets CANCELLED without a predictBatch call", async () => {

@@ -43,6 +43,8 @@ interface Ticket {
   /** The caller's cancellation, if it gave one. */
   readonly cancel: Cancellation | undefined;
   detach: (() => void) | undefined;
+  /** How many of its items are still in the queue (a cancelled ticket's stay there, counted as dead, until taken). */
+  queued: number;
 }
 
 interface Entry {
@@ -61,6 +63,9 @@ export class BatchingExecutor implements Executor {
   readonly #inner: ChunkExecutor;
   readonly #policy: BatchingPolicy;
   readonly #queue = new Fifo<Entry>();
+  // Queued entries of callers that went away: left in place and skipped when taken, because finding them in a
+  // queue of n entries made each cancellation O(n) (50,000 queued calls all cancelled took 150 s).
+  #dead = 0;
   readonly #running = new Set<Batch>();
   #timer: NodeJS.Timeout | undefined;
 
@@ -71,7 +76,7 @@ export class BatchingExecutor implements Executor {
 
   /** Items queued and not yet handed to predictBatch (for tests and metrics). */
   get queued(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#dead;
   }
 
   /** predictBatch calls running now. */
@@ -84,7 +89,7 @@ export class BatchingExecutor implements Executor {
     // As withDeadline: a caller already gone gets CANCELLED and the model is not called.
     if (isCancelled(cancel)) return Promise.resolve(items.map(() => failure(cancelledError())));
     const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
-    if (this.#queue.length === 0 && this.#running.size < maxConcurrentBatches && maxWaitMs === 0 && items.length <= maxBatchSize) {
+    if (this.queued === 0 && this.#running.size < maxConcurrentBatches && maxWaitMs === 0 && items.length <= maxBatchSize) {
       // The fast path: what #pump would do at once, without a ticket; the caller's signal is the batch's.
       return this.#runAlone(items, cancel);
     }
@@ -97,6 +102,7 @@ export class BatchingExecutor implements Executor {
         resolve,
         cancel,
         detach: undefined,
+        queued: items.length,
       };
       items.forEach((raw, index) => {
         this.#queue.push({ ticket, index, raw });
@@ -115,8 +121,9 @@ export class BatchingExecutor implements Executor {
   /** Starts batches while a slot is free and the queue holds items ready to leave. */
   #pump(): void {
     const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
-    while (this.#running.size < maxConcurrentBatches && this.#queue.length > 0) {
-      if (maxWaitMs > 0 && this.#queue.length < maxBatchSize) {
+    while (this.#running.size < maxConcurrentBatches && this.queued > 0) {
+      if (maxWaitMs > 0 && this.queued < maxBatchSize) {
+        this.#dropDeadFront();
         const first = this.#queue.peek() as Entry;
         const left = first.ticket.queuedAt + maxWaitMs - performance.now();
         if (left > 0) {
@@ -124,7 +131,38 @@ export class BatchingExecutor implements Executor {
           return;
         }
       }
-      void this.#dispatch(this.#queue.take(maxBatchSize));
+      void this.#dispatch(this.#takeLive(maxBatchSize));
+    }
+  }
+
+  /** Up to `count` entries of callers still waiting, oldest first; the dead ones met on the way are dropped. */
+  #takeLive(count: number): Entry[] {
+    const batch: Entry[] = [];
+    while (batch.length < count && this.#queue.length > 0) {
+      for (const entry of this.#queue.take(count - batch.length)) {
+        if (entry.ticket.done) this.#dead--;
+        else {
+          entry.ticket.queued--;
+          batch.push(entry);
+        }
+      }
+    }
+    this.#clearIfAllDead();
+    return batch;
+  }
+
+  #dropDeadFront(): void {
+    while (this.#queue.peek()?.ticket.done) {
+      this.#queue.take(1);
+      this.#dead--;
+    }
+  }
+
+  /** A queue of dead entries only is emptied at once, so that they hold no memory and the fast path is open. */
+  #clearIfAllDead(): void {
+    if (this.#dead > 0 && this.#dead === this.#queue.length) {
+      this.#queue.clear();
+      this.#dead = 0;
     }
   }
 
@@ -181,12 +219,14 @@ export class BatchingExecutor implements Executor {
   /** The caller went away: drop its queued items, answer the rest CANCELLED, abort batches nobody waits for. */
   #cancel(ticket: Ticket): void {
     if (ticket.done) return;
-    this.#queue.retain((entry) => entry.ticket !== ticket);
+    this.#dead += ticket.queued;
+    ticket.queued = 0;
     const reason = cancelledError();
     for (let i = 0; i < ticket.outcomes.length; i++) {
       if (ticket.outcomes[i] === undefined) ticket.outcomes[i] = failure(reason);
     }
     this.#finish(ticket);
+    this.#clearIfAllDead();
     for (const { controller, entries } of this.#running) {
       if (controller && !controller.aborted && entries.every((entry) => entry.ticket.done)) controller.abort(reason);
     }

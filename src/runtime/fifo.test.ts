@@ -18,16 +18,18 @@ describe("Fifo", () => {
     assert.deepEqual(fifo.take(1), [5]);
   });
 
-  test("retain drops entries and keeps the order of the rest", () => {
+  test("clear empties it, and it fills again from the start", () => {
     const fifo = new Fifo<number>();
     for (let i = 0; i < 10; i++) fifo.push(i);
     fifo.take(3);
-    fifo.retain((n) => n % 2 === 0);
-    assert.equal(fifo.length, 3);
-    assert.deepEqual(fifo.take(10), [4, 6, 8]);
+    fifo.clear();
+    assert.equal(fifo.length, 0);
+    assert.equal(fifo.peek(), undefined);
+    fifo.push(10);
+    assert.deepEqual(fifo.take(5), [10]);
   });
 
-  test("matches an array model over 200,000 random operations, through many compactions", () => {
+  test("matches an array model over 200,000 random pushes, takes and clears, through many compactions", () => {
     let state = 12345;
     const random = (n: number) => {
       state = (Math.imul(state, 1103515245) + 12345) >>> 0;
@@ -39,20 +41,19 @@ describe("Fifo", () => {
     for (let step = 0; step < 200_000; step++) {
       // Phases of 5,000 steps: pushes outnumber takes (the queue grows into the thousands), then the reverse.
       const growing = Math.floor(step / 5000) % 2 === 0;
-      const op = random(100);
-      if (op < (growing ? 70 : 30)) {
+      const op = random(10_000);
+      if (op < (growing ? 7000 : 3000)) {
         const count = 1 + random(8);
         for (let i = 0; i < count; i++) {
           fifo.push(next);
           model.push(next++);
         }
-      } else if (op < 99) {
+      } else if (op < 9995) {
         const count = 1 + random(20);
         assert.deepEqual(fifo.take(count), model.splice(0, count), `step ${step}`);
       } else {
-        const mod = 2 + random(5);
-        fifo.retain((n) => n % mod !== 0);
-        model = model.filter((n) => n % mod !== 0);
+        fifo.clear();
+        model = [];
       }
       assert.equal(fifo.length, model.length, `step ${step}`);
       assert.equal(fifo.peek(), model[0], `step ${step}`);

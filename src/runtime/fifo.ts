@@ -42,9 +42,8 @@ export class Fifo<T> {
     return taken;
   }
 
-  /** Keeps only the entries for which `keep` is true, in their order. */
-  retain(keep: (item: T) => boolean): void {
-    this.#items = (this.#items.slice(this.#head) as T[]).filter(keep);
+  clear(): void {
+    this.#items.length = 0;
     this.#head = 0;
   }
 }
