@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { deferred, errorOf, item, never, outputsOf, settled, sleep } from "../../test/helpers/outcomes.js";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
@@ -71,6 +73,12 @@ async function busy(batchSize: number, batching?: BatchingSpec, options: Runtime
     gate.resolve();
   };
   return { runtime, rec, first, release };
+}
+
+/** A full garbage collection, for tests that check what is let go (--expose-gc set at run time, not on the command line). */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }
 
 /** `count` one-item calls, `${prefix}0`..., each with a caller that can go away; a turn later, all queued. */
@@ -321,6 +329,34 @@ describe("BatchingExecutor: waiting and cancellation", () => {
     await Promise.resolve();
     assert.deepEqual(rec.calls, [["first"], ["solo"]]);
     assert.deepEqual(texts(await solo), ["SOLO"]);
+  });
+
+  test("the queued items of callers that all went away are let go at once, not when the next batch is taken", async () => {
+    const { runtime, first, release } = await busy(4);
+    // The inputs and the outcomes stay inside this function (an outcome's CANCELLED error holds its stack's frames,
+    // and through them the call's items, until it is dropped), so that only the batcher could still hold the inputs.
+    const queueGone = () => {
+      const callers = Array.from({ length: 3 }, () => new AbortController());
+      const inputs = callers.map((_, i) => new TextEncoder().encode(`gone${i}`));
+      const calls = callers.map((caller, i) => runtime.run([{ input: inputs[i] as Uint8Array }], { signal: caller.signal }));
+      const answered = Promise.all(calls).then((outcomes) => {
+        for (const [outcome] of outcomes) errorOf(outcome, Code.CANCELLED);
+      });
+      return { callers, answered, refs: inputs.map((input) => new WeakRef(input)) };
+    };
+    const { callers, answered, refs } = queueGone();
+    await turn();
+    for (const caller of callers) caller.abort();
+    await answered;
+    await turn();
+    collectGarbage();
+    assert.deepEqual(
+      refs.map((ref) => ref.deref() === undefined),
+      [true, true, true],
+      "the batch still running holds the slot, yet the gone callers' inputs must not be held",
+    );
+    release();
+    await first;
   });
 
   test("maxWaitMs counts from the first queued item of a caller still waiting, not from one that went away", async () => {
