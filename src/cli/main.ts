@@ -17,7 +17,8 @@ Usage:
   chassis serve <model> [--interface omi|kserve|both] [--host ADDR] [--port N] [--http-port N]
                         [--model-name NAME] [--protocol v1|v2] [--load start|status]
                         [--max-message-size SIZE] [--max-body-size SIZE] [--drain-timeout DUR]
-                        [--log-level LEVEL] [--workers N|auto]   (KServe's --http_port/--model_name too; unknown flags ignored)
+                        [--log-level LEVEL] [--workers N|auto] [--predict-threads N|auto]
+                        [--batching on|off] [--batch-max-wait MS]   (KServe's --http_port/--model_name too; unknown flags ignored)
   chassis test <model> --input key=@file|key=text [--input ...] [--json]
   chassis client status   [--host H] [--port P] [--timeout DUR] [--wait DUR]
   chassis client run      --input key=@file|key=text [...] [--host H] [--port P] [--json]

@@ -8,7 +8,8 @@
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest delay setTimeout takes; a longer run timeout means none. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a call gets when its caller goes away before or during predict. */
 export function cancelledError(): ChassisError {

@@ -34,6 +34,20 @@ export interface ChunkExecutor extends Executor {
   predictChunk(chunk: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]>;
 }
 
+/**
+ * Where the model runs when not on this thread (server/threads: worker
+ * threads). The Runtime asks it to load the model instead of calling the
+ * model's load() itself, and sends its predicts to the executor it gives.
+ */
+export interface PredictHost {
+  /** Predicts that can run at once: batching lets this many batches run together. */
+  readonly concurrency: number;
+  /** Loads the model wherever it runs (again, after a failed load); resolves with the executor that reaches it. */
+  load(): Promise<ChunkExecutor>;
+  /** Unloads the model and stops what runs it, whatever its state. */
+  unload(): Promise<void>;
+}
+
 export class DirectExecutor<S> implements ChunkExecutor {
   readonly #model: Model<S>;
   readonly #state: S;

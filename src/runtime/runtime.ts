@@ -18,7 +18,7 @@ import type { Model } from "../model/define.js";
 import type { ModelMetadata } from "../model/metadata.js";
 import { BatchingExecutor, MAX_WAIT_MS } from "./batcher.js";
 import { type Cancellation, isPromiseLike, withDeadline } from "./deadline.js";
-import { DirectExecutor, type Executor } from "./executor.js";
+import { type ChunkExecutor, DirectExecutor, type Executor, type PredictHost } from "./executor.js";
 import { type ExplainOutcome, type Failure, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { checkItem } from "./validate.js";
 
@@ -35,6 +35,12 @@ export interface RuntimeOptions {
   batching?: "on" | "off";
   /** Overrides the model's `batching.maxWaitMs` (0 to 60000 ms). @default the model's choice (0) */
   batchMaxWaitMs?: number;
+  /**
+   * Runs the model somewhere else (server/threads: worker threads): the host
+   * loads and unloads it, and predicts go to the executor it gives.
+   * @default none: the model loads and predicts on this thread
+   */
+  host?: PredictHost;
 }
 
 export interface RunOptions {
@@ -54,6 +60,7 @@ export class Runtime<S = unknown> {
   readonly model: Model<S>;
   readonly #log: Logger;
   readonly #batching: Pick<RuntimeOptions, "batching" | "batchMaxWaitMs">;
+  readonly #host: PredictHost | undefined;
   #state: RuntimeState = "idle";
   #loading: Promise<void> | undefined;
   #loadError: ChassisError | undefined;
@@ -81,6 +88,7 @@ export class Runtime<S = unknown> {
       );
     }
     this.#batching = { batching, batchMaxWaitMs };
+    this.#host = options.host;
   }
 
   get state(): RuntimeState {
@@ -125,15 +133,17 @@ export class Runtime<S = unknown> {
 
   async #load(): Promise<void> {
     const { definition, metadata } = this.model;
+    const host = this.#host;
     this.#setState("loading");
     // Date.now, not performance.now: the first use of the `performance` global loads perf_hooks (~2 ms of a start),
     // and milliseconds are all this log line needs.
     const started = Date.now();
     try {
-      const state = await Promise.resolve()
+      // With a host, the model loads where it will run (its threads) and the host gives the executor that reaches it.
+      const loaded = await Promise.resolve()
         .then(() =>
           withDeadline(
-            () => (definition.load ? definition.load({ metadata, log: this.#log }) : undefined) as S,
+            () => (host ? host.load() : definition.load ? definition.load({ metadata, log: this.#log }) : undefined) as S | ChunkExecutor,
             metadata.timeout.statusMs,
             metadata.timeout.status,
           ),
@@ -144,13 +154,14 @@ export class Runtime<S = unknown> {
             ? new ChassisError(Code.DEADLINE_EXCEEDED, `load() did not finish within timeout.status (${metadata.timeout.status})`)
             : reason;
         });
+      const state = (host ? undefined : loaded) as S;
       if (this.#state !== "loading") {
         // Drained while loading: release what the load made, and say the model is not serving.
-        await this.model.definition.unload?.(state);
+        await (host ? host.unload() : this.model.definition.unload?.(state));
         throw new ChassisError(Code.UNAVAILABLE, "the model is shutting down; the load that finished during the drain was undone");
       }
       this.#modelState = state;
-      this.#executor = this.#executorFor(state);
+      this.#executor = this.#executorFor(host ? (loaded as ChunkExecutor) : new DirectExecutor(this.model, state, this.#log));
       this.#loadError = undefined;
       this.#setState("ready");
       this.#log.info(`model ${metadata.name} ${metadata.version} loaded`, { ms: Date.now() - started });
@@ -163,15 +174,19 @@ export class Runtime<S = unknown> {
     }
   }
 
-  /** BatchingExecutor around the DirectExecutor when batching is on and the model has predictBatch. */
-  #executorFor(state: S): Executor {
-    const direct = new DirectExecutor(this.model, state, this.#log);
+  /** BatchingExecutor around `direct` (a DirectExecutor, or the host's) when batching is on and the model has predictBatch. */
+  #executorFor(direct: ChunkExecutor): Executor {
     const { batching, batchMaxWaitMs } = this.#batching;
     // A Model from another copy of chassis-ts may predate batching: no batching then.
     const config = this.model.batching as Model["batching"] | undefined;
     const enabled = batching === undefined ? config?.enabled === true : batching === "on";
     if (!enabled || !config || typeof this.model.definition.predictBatch !== "function") return direct;
-    const policy = { ...config, maxWaitMs: batchMaxWaitMs ?? config.maxWaitMs };
+    const policy = {
+      ...config,
+      maxWaitMs: batchMaxWaitMs ?? config.maxWaitMs,
+      // Each of a host's threads can run a batch: fewer at once would leave threads idle.
+      maxConcurrentBatches: Math.max(config.maxConcurrentBatches, this.#host?.concurrency ?? 1),
+    };
     this.#log.debug(
       `batching across calls: up to ${policy.maxBatchSize} items per predictBatch, ${policy.maxConcurrentBatches} at a time, waiting up to ${policy.maxWaitMs} ms`,
     );
@@ -317,9 +332,11 @@ export class Runtime<S = unknown> {
       if (gaveUp) this.#log.warn(`drain: ${this.#inFlight} calls still running after ${timeoutMs} ms; stopping anyway`);
     }
     const unload = this.model.definition.unload;
-    if (unload && this.#executor) {
+    const host = this.#host;
+    if (host || (unload && this.#executor)) {
       try {
-        await unload(this.#modelState as S);
+        // A host unloads in every state: threads still loading after a timed-out load are stopped too.
+        await (host ? host.unload() : unload?.(this.#modelState as S));
       } catch (error) {
         this.#log.error(`unload() failed: ${ChassisError.from(error).message}`);
       }

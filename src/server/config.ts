@@ -56,6 +56,13 @@ export interface ServerConfig {
   readonly batching: "on" | "off" | undefined;
   /** Overrides the model's `batching.maxWaitMs` (`BATCH_MAX_WAIT`, `--batch-max-wait MS`). @default the model's (0) */
   readonly batchMaxWaitMs: number | undefined;
+  /**
+   * Worker threads that run the model's predicts, each with its own copy of
+   * the model, so that the main thread (sockets, health, metrics) never waits
+   * for a predict (`PREDICT_THREADS`, `--predict-threads N|auto`). 0 runs
+   * predicts on the main thread. @default 0
+   */
+  readonly predictThreads: number;
 }
 
 /** Flag values as typed on the command line. */
@@ -74,6 +81,7 @@ export interface ServerFlags {
   workers?: string | undefined;
   batching?: string | undefined;
   "batch-max-wait"?: string | undefined;
+  "predict-threads"?: string | undefined;
 }
 
 export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
@@ -91,6 +99,7 @@ export const SERVER_FLAGS: ReadonlyArray<keyof ServerFlags> = [
   "workers",
   "batching",
   "batch-max-wait",
+  "predict-threads",
 ];
 
 /** KServe's spellings of our flags (it passes them to custom containers). */
@@ -217,6 +226,19 @@ export function resolveServerConfig(
     );
   }
 
+  const [threadsText, threadsFrom] = pick("predict-threads", "PREDICT_THREADS");
+  let predictThreads = 0;
+  if (threadsText === "auto") predictThreads = cpus();
+  else if (threadsText !== undefined) {
+    predictThreads = Number(threadsText);
+    if (!/^\d+$/.test(threadsText) || predictThreads > 256) {
+      throw new ToolError(
+        "CHASSIS_USAGE",
+        `${threadsFrom}="${threadsText}" is not a number of predict threads (expected 0 to 256, or auto; 0 predicts on the main thread)`,
+      );
+    }
+  }
+
   const [batching, batchingFrom] = pick("batching", "BATCHING");
   const [waitText, waitFrom] = pick("batch-max-wait", "BATCH_MAX_WAIT");
   let batchMaxWaitMs: number | undefined;
@@ -252,6 +274,7 @@ export function resolveServerConfig(
     workers,
     batching: batching === undefined ? undefined : oneOf(batching, batchingFrom, ["on", "off"] as const),
     batchMaxWaitMs,
+    predictThreads,
   });
 }
 

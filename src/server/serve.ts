@@ -15,6 +15,7 @@ import { OmiServer, PortError } from "../omi/server.js";
 import { Runtime } from "../runtime/runtime.js";
 import type { ServerConfig } from "./config.js";
 import { loadModelModule } from "./load-module.js";
+import { PredictThreads } from "./threads/pool.js";
 
 export interface RunningServer {
   readonly runtime: Runtime;
@@ -70,7 +71,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   if (options.handleSignals) handleSignals(shutdown, closed, () => forceClose(), log);
 
   const { model, file } = await loadModelModule(config.modelPath, { log });
-  const runtime = new Runtime(model, { log, batching: config.batching, batchMaxWaitMs: config.batchMaxWaitMs });
+  const host =
+    config.predictThreads > 0 ? new PredictThreads({ count: config.predictThreads, modelPath: config.modelPath, model, log }) : undefined;
+  const runtime = new Runtime(model, { log, batching: config.batching, batchMaxWaitMs: config.batchMaxWaitMs, host });
   const modelName = config.modelName ?? modelSlug(model.metadata.name);
   log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
   const metrics = new ServingMetrics(modelName);

@@ -154,8 +154,8 @@ describe("chassis build -> podman -> registry -> podman, end to end (issue 4)", 
 
   const build = (args: readonly string[]) => runCli(["build", ...args], {}, BUILD_TIMEOUT);
 
-  /** `podman run -d` with both ports published on free loopback ports; returns the id and ports. */
-  const startContainer = async (image: string) => {
+  /** `podman run -d` with both ports published on free loopback ports (and `env`, NAME=value); returns the id and ports. */
+  const startContainer = async (image: string, env: readonly string[] = []) => {
     const omiPort = await freePort();
     let httpPort = await freePort();
     while (httpPort === omiPort) httpPort = await freePort();
@@ -170,6 +170,7 @@ describe("chassis build -> podman -> registry -> podman, end to end (issue 4)", 
       `127.0.0.1:${omiPort}:45000`,
       "-p",
       `127.0.0.1:${httpPort}:8080`,
+      ...env.flatMap((setting) => ["-e", setting]),
       image,
     ]);
     const id = succeeded(started, `podman run ${image}`).trim().split("\n").pop() as string;
@@ -363,10 +364,23 @@ describe("chassis build -> podman -> registry -> podman, end to end (issue 4)", 
     succeeded(await podman(["rmi", "-a", "-f"]), "podman rmi");
     const pulled = await timed(t, "podman pull (open registry)", () => podman(["pull", "--tls-verify=false", reference], 180_000));
     succeeded(pulled, "podman pull");
-    const container = await startContainer(reference);
+    // This run predicts on two threads (the image's bundled server starting its predict threads).
+    const container = await startContainer(reference, ["PREDICT_THREADS=2"]);
     try {
       const status = await timed(t, "pulled image: start -> OMI Status 200", () => waitReady(container.id, container.omiPort));
       assert.equal(status.modelInfo?.modelName, "Digits Classifier");
+      const client = new OmiClient({ address: `127.0.0.1:${container.omiPort}` });
+      try {
+        const response = await client.run([{ input: readFileSync(SAMPLE) }, { input: readFileSync(SAMPLE) }]);
+        assert.deepEqual(
+          response.outputs.map((item) => item.success),
+          [true, true],
+        );
+      } finally {
+        client.close();
+      }
+      const logs = await podman(["logs", container.id]);
+      assert.match(`${logs.stdout}${logs.stderr}`, /\[predict thread 2\] loaded/);
     } finally {
       await removeContainer(container.id);
     }

@@ -49,8 +49,11 @@ const VENDORED: ReadonlyArray<{ readonly file: string; readonly name: string }> 
 ];
 
 const LIBRARY_ENTRY_NAME = "runtime-entry.js";
-/** The package's exports, and what cli.mjs runs. */
-const LIBRARY_ENTRY = 'export * from "./index.js";\nexport { runCommand } from "./cli/main.js";\n';
+/** The package's exports, what cli.mjs runs, and what a predict thread runs (server/threads/pool.ts). */
+const LIBRARY_ENTRY =
+  'export * from "./index.js";\nexport { runCommand } from "./cli/main.js";\nexport { runPredictThread } from "./server/threads/thread.js";\n';
+/** Exports of the library that are not the package's. */
+const INTERNAL_EXPORTS = new Set(["runCommand", "runPredictThread"]);
 
 /** What every file of the package is built with. */
 function common(minify: boolean): BuildOptions & { write: false } {
@@ -85,7 +88,7 @@ export async function bundleRuntimePackage(options: { minify: boolean }): Promis
   }
   const libraryFile = library.outputFiles.find((out) => out.path.endsWith(".cjs"));
   if (!libraryFile) throw new ToolError("CHASSIS_INTERNAL", "esbuild wrote no runtime library");
-  const names = exportNames(libraryFile.text).filter((name) => name !== "runCommand");
+  const names = exportNames(libraryFile.text).filter((name) => !INTERNAL_EXPORTS.has(name));
   const vendors = await Promise.all(
     [...vendored]
       .filter(([, specifiers]) => specifiers.size > 0)
