@@ -8,6 +8,7 @@
  *                        [--configs 16x16,1x1,16x1] [--latency-n N] [--runs 3]
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
  *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin] [--batching-ab]
+ *                        [--predict-threads N]
  *
  * For each configuration (connections x streams), protocol and server (the
  * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
@@ -19,9 +20,10 @@
  * run just before it, and the figure printed is the median of those ratios.
  * --pin puts each server (every thread) on CPU 0 and the load generator on
  * CPU 1 (taskset), so they do not compete for a core; not with --workers.
- * --workers N also runs chassis-ts in one process, and --batching-ab also
- * runs it with `--batching off`, in the same alternation: the line after the
- * table compares the two chassis-ts runs of each round.
+ * --workers N and --predict-threads N also run chassis-ts in one process
+ * (predicting on its main thread), and --batching-ab also runs it with
+ * `--batching off`, in the same alternation: the line after the table
+ * compares the two chassis-ts runs of each round.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -72,9 +74,15 @@ const workers = Number(args.workers ?? 1);
 const retries = Number(args.retries ?? 1);
 const waitIdle = Number(args["wait-idle"] ?? 30);
 const pin = Boolean(args.pin);
-if (pin && workers > 1) throw new Error("--pin puts the server on one core: it does not go with --workers");
+if (pin && (workers > 1 || Number(args["predict-threads"] ?? 0) > 0)) {
+  throw new Error("--pin puts the server on one core: it does not go with --workers or --predict-threads");
+}
 const batchingAb = Boolean(args["batching-ab"]);
-if (batchingAb && workers > 1) throw new Error("--batching-ab and --workers each add a second chassis-ts: use one of them");
+const predictThreads = Number(args["predict-threads"] ?? 0);
+if (!Number.isInteger(predictThreads) || predictThreads < 0) throw new Error("--predict-threads must be a whole number");
+if ([workers > 1, batchingAb, predictThreads > 0].filter(Boolean).length > 1) {
+  throw new Error("--batching-ab, --workers and --predict-threads each add a second chassis-ts: use one of them");
+}
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
 for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
@@ -111,7 +119,7 @@ const restBodyFile = writeTemp(tmp.dir, "v1-request.json", v1RequestBody(caseInf
 const profDir = args["cpu-prof"] ? resolve(args["cpu-prof"]) : undefined;
 
 let chassis;
-/** A second chassis-ts in the alternation (--workers: one process; --batching-ab: batching off), to compare with. */
+/** A second chassis-ts in the alternation (--workers, --predict-threads: one process, one thread; --batching-ab: batching off), to compare with. */
 let companion;
 let baseline;
 let failed = 0;
@@ -119,7 +127,11 @@ const results = [];
 try {
   chassis = await startChassis(caseInfo.dir, {
     nodeFlags: profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [],
-    extra: [...(workers > 1 ? ["--workers", String(workers)] : []), ...(batchingAb ? ["--batching", "on"] : [])],
+    extra: [
+      ...(workers > 1 ? ["--workers", String(workers)] : []),
+      ...(batchingAb ? ["--batching", "on"] : []),
+      ...(predictThreads > 0 ? ["--predict-threads", String(predictThreads)] : []),
+    ],
   });
   const [omiPort, httpPort] = chassis.found.map(Number);
   console.log(`# chassis-ts pid ${chassis.pid}: OMI 127.0.0.1:${omiPort}, REST 127.0.0.1:${httpPort}`);
@@ -155,15 +167,22 @@ try {
   const servers = [
     { label: "node-baseline", pid: baseline.pid, omiPort: baseOmi, httpPort: baseHttp },
     {
-      label: workers > 1 ? `chassis-ts w${workers}` : batchingAb ? "chassis-ts batching on" : "chassis-ts",
+      label:
+        workers > 1
+          ? `chassis-ts w${workers}`
+          : batchingAb
+            ? "chassis-ts batching on"
+            : predictThreads > 0
+              ? `chassis-ts t${predictThreads}`
+              : "chassis-ts",
       pid: chassis.pid,
       omiPort,
       httpPort,
     },
   ];
-  if (workers > 1 || batchingAb) {
-    // What the extra workers add (chassis-ts in one process), or what batching adds (chassis-ts without it).
-    const label = workers > 1 ? "chassis-ts w1" : "chassis-ts batching off";
+  if (workers > 1 || batchingAb || predictThreads > 0) {
+    // What the extra workers or threads add (chassis-ts in one process, one thread), or what batching adds (chassis-ts without it).
+    const label = workers > 1 ? "chassis-ts w1" : batchingAb ? "chassis-ts batching off" : "chassis-ts t0";
     companion = await startChassis(caseInfo.dir, { extra: batchingAb ? ["--batching", "off"] : [] });
     const [companionOmi, companionHttp] = companion.found.map(Number);
     console.log(`# ${label} pid ${companion.pid}: OMI 127.0.0.1:${companionOmi}, REST 127.0.0.1:${companionHttp}`);
