@@ -1,0 +1,101 @@
+/**
+ * What a call pays to reach a predict thread and come back, in-process: the
+ * Runtime of dist/ over a model, predicting on its own thread and through
+ * `PredictThreads` (what `--predict-threads N` uses), driven by C concurrent
+ * callers of one item each. No network: serve.mjs --predict-threads measures
+ * the same over OMI. Runs alternate between the two.
+ *
+ *   npm run build && node bench/thread-hop.mjs [--model echo|digits] [--threads 1]
+ *       [--n 100000] [--concurrency 64] [--runs 3]
+ *
+ * Prints, per configuration, calls/s and the process's CPU per call (both
+ * threads counted) as medians of the runs, then the ratios. Every answer is
+ * checked against the first.
+ */
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { median, modelCase, parseArgs, ROOT } from "./lib.mjs";
+
+const args = parseArgs(process.argv.slice(2));
+const modelName = args.model ?? "digits";
+const threads = Number(args.threads ?? 1);
+const n = Number(args.n ?? 100000);
+const concurrency = Number(args.concurrency ?? 64);
+const runs = Number(args.runs ?? 3);
+for (const [name, value] of Object.entries({ threads, n, concurrency, runs })) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number, 1 or more`);
+}
+
+const dist = (file) => import(pathToFileURL(join(ROOT, "dist", file)).href);
+const [{ Runtime }, { PredictThreads }, { loadModelModule }] = await Promise.all([
+  dist("runtime/runtime.js"),
+  dist("server/threads/pool.js"),
+  dist("server/load-module.js"),
+]);
+const { dir, input } = modelCase(modelName);
+const { model } = await loadModelModule(dir);
+const key = model.metadata.inputs[0].key;
+
+async function measure(runtime, calls, expected) {
+  let next = 0;
+  let failed = 0;
+  const caller = async () => {
+    while (next < calls) {
+      next++;
+      const [outcome] = await runtime.run([{ [key]: input }]);
+      if (!outcome.ok || Buffer.compare(outcome.outputs["results.json"], expected) !== 0) failed++;
+    }
+  };
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, caller));
+  const seconds = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { perS: calls / seconds, cpuUs: (used.user + used.system) / calls, failed };
+}
+
+const configs = [
+  { label: "main thread", host: () => undefined },
+  {
+    label: `${threads} predict thread${threads > 1 ? "s" : ""}`,
+    host: () => new PredictThreads({ count: threads, modelPath: dir, model, log: silent() }),
+  },
+];
+const results = new Map(configs.map((c) => [c.label, []]));
+let failures = 0;
+console.log(`# ${modelName}, ${n} calls of 1 item from ${concurrency} callers, ${runs} runs each, alternating`);
+for (let run = 0; run < runs; run++) {
+  for (const config of run % 2 ? [...configs].reverse() : configs) {
+    const runtime = new Runtime(model, { host: config.host() });
+    await runtime.load();
+    const [first] = await runtime.run([{ [key]: input }]);
+    if (!first.ok) throw new Error(`${modelName} failed: ${first.error.message}`);
+    const expected = first.outputs["results.json"];
+    await measure(runtime, Math.min(5000, n), expected); // warm-up: JIT, ONNX arenas
+    const result = await measure(runtime, n, expected);
+    await runtime.drain();
+    failures += result.failed;
+    results.get(config.label).push(result);
+    console.log(
+      `${config.label.padEnd(18)} run ${run + 1}: ${result.perS.toFixed(0)} calls/s, ${result.cpuUs.toFixed(1)} µs of CPU a call`,
+    );
+  }
+}
+const summary = configs.map((c) => ({
+  label: c.label,
+  perS: median(results.get(c.label).map((r) => r.perS)),
+  cpuUs: median(results.get(c.label).map((r) => r.cpuUs)),
+}));
+for (const s of summary) console.log(`${s.label}: median ${s.perS.toFixed(0)} calls/s, ${s.cpuUs.toFixed(1)} µs of CPU a call`);
+const [main, threaded] = summary;
+console.log(
+  `# ${threaded.label} / main thread: calls/s ${(threaded.perS / main.perS).toFixed(2)}; ` +
+    `CPU a call +${(threaded.cpuUs - main.cpuUs).toFixed(1)} µs`,
+);
+console.log(failures ? `# ${failures} wrong answers: FAILED` : "# all answers checked");
+process.exitCode = failures ? 1 : 0;
+
+function silent() {
+  const nothing = () => {};
+  return { debug: nothing, info: nothing, warn: nothing, error: nothing };
+}
