@@ -175,7 +175,9 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
     const id = ++this.#nextId;
     const target = thread;
     return new Promise((resolve) => {
-      const unsubscribe = onCancel(signal, () => target.worker.postMessage({ type: "cancel", id } satisfies ToThread));
+      // Queued as a microtask, the cancel goes after the flush that sends the task (queued first), never before it.
+      const cancel = () => queueMicrotask(() => target.worker.postMessage({ type: "cancel", id } satisfies ToThread));
+      const unsubscribe = onCancel(signal, cancel);
       if (target.tasks.size === 0) target.lastHeard = Date.now();
       target.tasks.set(id, { count: items.length, resolve, unsubscribe });
       if (target.outbox.length === 0) queueMicrotask(() => this.#flush(target));
@@ -183,7 +185,10 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
     });
   }
 
-  /** Sends the thread the tasks of this turn in one message. */
+  /**
+   * Sends the thread, in one message, the tasks posted since the last flush:
+   * it runs as a microtask after the first, so the calls of one socket read go together.
+   */
   #flush(thread: Thread): void {
     const sending = thread.outbox;
     thread.outbox = [];
@@ -220,6 +225,8 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
           log[message.level](message.message, message.fields);
           break;
         case "unloaded":
+          // Whatever the model left open (a timer, a socket) would keep the thread alive: it is done.
+          void worker.terminate();
           break;
       }
     });

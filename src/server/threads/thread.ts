@@ -92,8 +92,7 @@ export async function runPredictThread(): Promise<void> {
           .then(() => unload?.())
           .catch((error: unknown) => log.error(`unload() failed: ${ChassisError.from(error).message}`))
           .then(() => {
-            post({ type: "unloaded" });
-            port.close(); // nothing else keeps the thread alive but what the model left open: the pool terminates it then
+            post({ type: "unloaded" }); // the pool terminates the thread then
           });
         break;
     }
