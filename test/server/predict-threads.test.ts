@@ -156,6 +156,12 @@ describe("predict threads", () => {
       // The thread is free again at once (its predict ended when the signal fired).
       const [next] = await runtime.run([item({ spin: "0" })]);
       assert.equal(typeof threadOf(next), "number");
+      // A caller gone in the same turn as its call: the cancel follows the task to the thread, not ahead of it
+      // (ahead, the thread would never see it, and the call would end at timeout.run with DEADLINE_EXCEEDED).
+      const early = new LazyAbortSource();
+      const call = runtime.run([item({ "wait-abort": "" })], { signal: early.signal });
+      early.abort(new Error("client left at once"));
+      errorOf((await call)[0], Code.CANCELLED);
     });
   });
 
