@@ -2,7 +2,8 @@
  * Predicts off the event loop (issue 5 item 3): a CPU-bound model
  * (bench/models/busy, ~2-3 ms of plain JavaScript per predict by default)
  * served by `chassis serve` with its predicts on the main thread and with
- * `--predict-threads N` (and, with --workers, `--workers N`), under the same
+ * `--predict-threads N` (and, with --workers, `--workers N` without and with
+ * one predict thread each), under the same
  * OMI load. While h2load runs, a separate client asks GET /v2/health/ready
  * every 10 ms, each time over a new connection as a Kubernetes probe does,
  * and times each answer.
@@ -75,7 +76,10 @@ try {
     ["main thread", []],
     [`${threads} predict threads`, ["--predict-threads", String(threads)]],
   ];
-  if (args.workers) configurations.push([`${threads} workers`, ["--workers", String(threads)]]);
+  if (args.workers) {
+    configurations.push([`${threads} workers`, ["--workers", String(threads)]]);
+    configurations.push([`${threads} workers x 1 thread`, ["--workers", String(threads), "--predict-threads", "1"]]);
+  }
   for (const [label, extra] of configurations) {
     const process_ = await startChassis(modelDir, { extra });
     const [omiPort, httpPort] = process_.found.map(Number);
