@@ -222,6 +222,7 @@ describe("predict threads", () => {
     const server = await spawnServer([fixture("threads.ts"), "--host", "127.0.0.1", "--predict-threads", "2"]);
     try {
       assert.match(server.stderr(), /model Threads 0\.1\.0 loaded/);
+      assert.match(server.stderr(), /2 predict threads loaded the model \(RSS [\d.]+ MiB for the process\)/);
       const client = new OmiClient({ address: `127.0.0.1:${server.port}` });
       try {
         // Warm both clients up (the first fetch loads undici), then keep both threads busy for 1.5 s:

@@ -108,6 +108,9 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
       throw error;
     }
     this.#serving = true;
+    const { count, log } = this.#options;
+    // The threads share the process: its RSS now holds every copy of the model.
+    log.info(`${count} predict threads loaded the model (RSS ${(process.memoryUsage.rss() / 2 ** 20).toFixed(1)} MiB for the process)`);
     const runMs = this.#options.model.metadata.timeout.runMs;
     if (runMs <= MAX_TIMER_MS) {
       this.#watchdog = setInterval(() => this.#replaceStuck(runMs + HANG_GRACE_MS), Math.min(500, HANG_GRACE_MS)).unref();
