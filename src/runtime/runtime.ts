@@ -184,7 +184,7 @@ export class Runtime<S = unknown> {
     const policy = {
       ...config,
       maxWaitMs: batchMaxWaitMs ?? config.maxWaitMs,
-      // Each of a host's threads can run a batch: fewer at once would leave threads idle.
+      // A host runs its own number of batches at once (server/threads: two per thread); fewer would leave threads idle.
       maxConcurrentBatches: Math.max(config.maxConcurrentBatches, this.#host?.concurrency ?? 1),
     };
     this.#log.debug(
