@@ -7,6 +7,9 @@
  */
 import { Counter, Histogram, Registry } from "./registry.js";
 
+/** Powers of two up to 1024: batch sizes, not seconds. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
 export type InterfaceLabel = "omi" | "v1" | "v2";
 /** ok: every item succeeded; item_error: the call worked, some items failed; error: the call failed. */
 export type RequestOutcome = "ok" | "item_error" | "error";
@@ -21,6 +24,9 @@ export class ServingMetrics {
     new Counter("chassis_requests_total", "Inference calls by interface (omi, v1, v2) and outcome (ok, item_error, error)."),
   );
   readonly items = this.registry.register(new Counter("chassis_items_total", "Items predicted, by interface and outcome (ok, failed)."));
+  readonly batchItems = this.registry.register(
+    new Histogram("chassis_batch_items", "Items in each predictBatch call that batching across calls made.", BATCH_BUCKETS),
+  );
 
   // Series resolved on first use and kept: the label lookup is off the per-call path.
   readonly #stageSeries = new Map<Histogram, { observe(seconds: number): void }>();
@@ -48,7 +54,12 @@ export class ServingMetrics {
     series.inc(by);
   }
 
-  /** Records a stage's time (preprocess, predict, postprocess, explain) for the served model. */
+  /** Records the size of one predictBatch call that batching across calls made. */
+  recordBatch(items: number): void {
+    this.observe(this.batchItems, items);
+  }
+
+  /** Records a stage's time (preprocess, predict, postprocess, explain) for the served model, or a batch's size. */
   observe(stage: Histogram, seconds: number): void {
     let series = this.#stageSeries.get(stage);
     if (!series) {

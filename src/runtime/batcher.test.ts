@@ -157,6 +157,23 @@ describe("BatchingExecutor: merging calls", () => {
     );
   });
 
+  test("onBatch is told the size of every predictBatch call, the lone call's too, and nothing with batching off", async () => {
+    const sizes: number[] = [];
+    const { runtime, rec, release } = await busy(5, undefined, { onBatch: (items) => sizes.push(items) });
+    const calls = Array.from({ length: 12 }, (_, i) => run(runtime, `s${i}`));
+    release();
+    await Promise.all(calls);
+    assert.deepEqual(sizes, [1, 5, 5, 2]);
+    assert.deepEqual(
+      sizes,
+      rec.calls.map((c) => c.length),
+    );
+    const off: number[] = [];
+    const unbatched = await started(upperModel(5).model, { batching: "off", onBatch: (items) => off.push(items) });
+    await Promise.all([run(unbatched, "a"), run(unbatched, "b")]);
+    assert.deepEqual(off, []);
+  });
+
   test("maxConcurrentBatches lets that many predictBatch calls run at once", async () => {
     const { model, rec } = upperModel(2, { maxConcurrentBatches: 2 });
     const runtime = await started(model);

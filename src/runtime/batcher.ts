@@ -68,10 +68,13 @@ export class BatchingExecutor implements Executor {
   #dead = 0;
   readonly #running = new Set<Batch>();
   #timer: NodeJS.Timeout | undefined;
+  readonly #onBatch: ((items: number) => void) | undefined;
 
-  constructor(inner: ChunkExecutor, policy: BatchingPolicy) {
+  /** `onBatch` is told the size of each predictBatch call this makes (the server's chassis_batch_items). */
+  constructor(inner: ChunkExecutor, policy: BatchingPolicy, onBatch?: (items: number) => void) {
     this.#inner = inner;
     this.#policy = policy;
+    this.#onBatch = onBatch;
   }
 
   /** Items queued and not yet handed to predictBatch (for tests and metrics). */
@@ -177,6 +180,7 @@ export class BatchingExecutor implements Executor {
   async #runAlone(items: readonly RawItem[], cancel: Cancellation | undefined): Promise<ItemOutcome[]> {
     const batch: Batch = { entries: [], controller: undefined }; // #cancel has nothing to do for it
     this.#running.add(batch);
+    this.#onBatch?.(items.length);
     try {
       return await this.#inner.predictChunk(items, cancel);
     } finally {
@@ -189,6 +193,7 @@ export class BatchingExecutor implements Executor {
     const [cancel, controller] = batchCancellation(entries);
     const batch: Batch = { entries, controller };
     this.#running.add(batch);
+    this.#onBatch?.(entries.length);
     try {
       const outcomes = await this.#inner.predictChunk(
         entries.map((entry) => entry.raw),

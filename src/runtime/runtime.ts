@@ -41,6 +41,8 @@ export interface RuntimeOptions {
    * @default none: the model loads and predicts on this thread
    */
   host?: PredictHost;
+  /** Told the number of items of each predictBatch call that batching across calls makes (the server records them). */
+  onBatch?: (items: number) => void;
 }
 
 export interface RunOptions {
@@ -61,6 +63,7 @@ export class Runtime<S = unknown> {
   readonly #log: Logger;
   readonly #batching: Pick<RuntimeOptions, "batching" | "batchMaxWaitMs">;
   readonly #host: PredictHost | undefined;
+  readonly #onBatch: ((items: number) => void) | undefined;
   #state: RuntimeState = "idle";
   #loading: Promise<void> | undefined;
   #loadError: ChassisError | undefined;
@@ -89,6 +92,7 @@ export class Runtime<S = unknown> {
     }
     this.#batching = { batching, batchMaxWaitMs };
     this.#host = options.host;
+    this.#onBatch = options.onBatch;
   }
 
   get state(): RuntimeState {
@@ -190,7 +194,7 @@ export class Runtime<S = unknown> {
     this.#log.debug(
       `batching across calls: up to ${policy.maxBatchSize} items per predictBatch, ${policy.maxConcurrentBatches} at a time, waiting up to ${policy.maxWaitMs} ms`,
     );
-    return new BatchingExecutor(direct, policy);
+    return new BatchingExecutor(direct, policy, this.#onBatch);
   }
 
   /**

@@ -73,10 +73,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const { model, file } = await loadModelModule(config.modelPath, { log });
   const host =
     config.predictThreads > 0 ? new PredictThreads({ count: config.predictThreads, modelPath: config.modelPath, model, log }) : undefined;
-  const runtime = new Runtime(model, { log, batching: config.batching, batchMaxWaitMs: config.batchMaxWaitMs, host });
   const modelName = config.modelName ?? modelSlug(model.metadata.name);
-  log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
   const metrics = new ServingMetrics(modelName);
+  const runtime = new Runtime(model, {
+    log,
+    batching: config.batching,
+    batchMaxWaitMs: config.batchMaxWaitMs,
+    host,
+    onBatch: (items) => metrics.recordBatch(items),
+  });
+  log.info(`model ${model.metadata.name} ${model.metadata.version} from ${file}`);
   const omi =
     config.interface === "kserve"
       ? undefined

@@ -147,3 +147,9 @@ export async function runCli(
   const result = await runProcess(process.execPath, [CHASSIS_BIN, ...args], { env: { ...process.env, ...env }, timeoutMs });
   return { ...result, code: typeof result.code === "number" ? result.code : -1 };
 }
+
+/** The value of one Prometheus series in a /metrics text (0 when absent). */
+export function seriesValue(metrics: string, series: string): number {
+  const line = metrics.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}

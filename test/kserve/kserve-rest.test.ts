@@ -20,7 +20,7 @@ import { createLogger } from "../../src/core/log.js";
 import { TOOL_ERRORS, ToolError } from "../../src/core/tool-error.js";
 import { parseServeArgs, resolveServerConfig } from "../../src/server/config.js";
 import { type RunningServer, startServer } from "../../src/server/serve.js";
-import { fixture, ROOT, runCli, startInProcess } from "../helpers/server.js";
+import { fixture, ROOT, runCli, seriesValue, startInProcess } from "../helpers/server.js";
 
 const ECHO = `${ROOT}/examples/echo`;
 const DIGITS = `${ROOT}/examples/digits`;
@@ -213,12 +213,6 @@ class RawConnection {
   close(): void {
     this.#socket.destroy();
   }
-}
-
-/** The value of one Prometheus series (0 when absent). */
-function seriesValue(metrics: string, series: string): number {
-  const line = metrics.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import { Code } from "../../src/core/code.js";
 import type { ChassisError } from "../../src/core/error.js";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../../src/omi/gen/grpc/health/v1/health_pb.js";
 import type { RunningServer } from "../../src/server/serve.js";
-import { fixture, ROOT, startInProcess } from "../helpers/server.js";
+import { fixture, ROOT, seriesValue, startInProcess } from "../helpers/server.js";
 
 const decode = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 const ECHO = `${ROOT}/examples/echo`;
@@ -221,6 +221,25 @@ describe("OMI with a batch model", () => {
       );
       const status = await client.status();
       assert.equal(status.features?.batchSize, 2);
+    });
+  });
+
+  test("/metrics shows the size of each predictBatch call that batching made (chassis_batch_items)", async () => {
+    await withServer(fixture("batch.ts"), {}, async (client, server) => {
+      const replies = await Promise.all(["a", "b", "c", "d", "e", "f"].map((input) => client.run([{ input }])));
+      assert.deepEqual(
+        replies.map((r) => decode(r.outputs[0]?.output["results.txt"])),
+        ["A", "B", "C", "D", "E", "F"],
+      );
+      const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+      assert.match(text, /^# TYPE chassis_batch_items histogram$/m);
+      const value = (series: string) => seriesValue(text, series);
+      // Every item went through a predictBatch call: six in all, at most batchSize (2) per call. How many calls
+      // depends on how the Runs arrive (all in one read: 1 + 2 + 2 + 1); merging itself is batcher.test.ts's.
+      assert.equal(value('chassis_batch_items_sum{model_name="batch-upper"}'), 6);
+      const calls = value('chassis_batch_items_count{model_name="batch-upper"}');
+      assert.ok(calls >= 3 && calls <= 6, `${calls} predictBatch calls for 6 concurrent items of batchSize 2`);
+      assert.equal(value('chassis_batch_items_bucket{model_name="batch-upper",le="2"}'), calls, "no call above batchSize");
     });
   });
 
