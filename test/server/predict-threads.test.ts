@@ -264,4 +264,30 @@ describe("predict threads", () => {
       server.kill("SIGKILL");
     }
   });
+
+  test("--workers 2 --predict-threads 1: each worker process predicts on a thread of its own", async () => {
+    const server = await spawnServer([fixture("threads.ts"), "--host", "127.0.0.1", "--workers", "2", "--predict-threads", "1"]);
+    try {
+      for (let i = 0; i < 200 && !/2 workers serving/.test(server.stderr()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(server.stderr().match(/1 predict threads loaded the model/g)?.length, 2, server.stderr());
+      // A new connection each time, shared out between the workers.
+      const answers = new Set<string>();
+      for (let i = 0; i < 4; i++) {
+        const client = new OmiClient({ address: `127.0.0.1:${server.port}` });
+        try {
+          const reply = await client.run([{ spin: "0" }]);
+          assert.equal(reply.outputs[0]?.success, true);
+          answers.add(Buffer.from(reply.outputs[0]?.output["results.json"] ?? []).toString());
+        } finally {
+          client.close();
+        }
+      }
+      // Every answer comes from a predict thread (threadId 1 in either worker), never a worker's main thread (0).
+      assert.deepEqual([...answers], ['{"threadId":1}']);
+      server.kill("SIGTERM");
+      assert.equal(await server.exited, 0);
+    } finally {
+      server.kill("SIGKILL");
+    }
+  });
 });
