@@ -178,7 +178,7 @@ describe("predict threads", () => {
     });
   });
 
-  test("load and unload run in every thread; a failed load fails the Runtime's load with the model's error", async () => {
+  test("load and unload run in every thread; a failed load fails the Runtime's load with the model's error and the thread's number", async () => {
     const log = join(marks, "marks.txt");
     process.env.THREADS_FIXTURE_LOG = log;
     try {
@@ -201,9 +201,22 @@ describe("predict threads", () => {
     const runtime = new Runtime(model as Model, {
       host: new PredictThreads({ count: 2, modelPath: fixture("broken-load.ts"), model, log: silentLogger }),
     });
-    await assert.rejects(runtime.load(), /weights file missing: \/nowhere\/model\.onnx/);
+    await assert.rejects(
+      runtime.load(),
+      /^ChassisError: predict thread [12] could not load the model: weights file missing: \/nowhere\/model\.onnx$/,
+    );
     assert.equal(runtime.state, "failed");
     await runtime.drain();
+    // A native addon that cannot load on a worker thread: the message says what to do.
+    const unsafe = await loadModelModule(fixture("thread-unsafe.ts"));
+    const refused = new Runtime(unsafe.model as Model, {
+      host: new PredictThreads({ count: 1, modelPath: fixture("thread-unsafe.ts"), model: unsafe.model, log: silentLogger }),
+    });
+    await assert.rejects(
+      refused.load(),
+      /predict thread 1 could not load the model: Module did not self-register: .*addon\.node'\. \(a native addon of the model cannot run on worker threads: serve it without --predict-threads\)/,
+    );
+    await refused.drain();
   });
 
   test("--predict-threads values: a count, auto, 0, and clear refusals", () => {

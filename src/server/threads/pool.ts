@@ -27,13 +27,13 @@ import type { ChunkExecutor, PredictHost } from "../../runtime/executor.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "../../runtime/outcome.js";
 import {
   type FromThread,
-  fromWireError,
   packTasks,
   type Task,
   type TaskKind,
   type ThreadData,
   type ToThread,
   unpackResults,
+  type WireError,
 } from "./wire.js";
 
 /** How long past timeout.run a busy thread may stay silent before it is taken as stuck and replaced. */
@@ -219,7 +219,7 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
           loaded?.();
           break;
         case "load-failed":
-          loadFailed?.(fromWireError(message.error));
+          loadFailed?.(loadError(index, message.error));
           break;
         case "results":
           for (const result of unpackResults(message)) this.#settle(thread, result.id, result.outcomes);
@@ -305,6 +305,14 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
     for (const thread of threads) thread.dead = true;
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
+}
+
+/** A thread's failed load, saying where it happened, and what to do when the cause is the thread itself. */
+function loadError(index: number, error: WireError): ChassisError {
+  // Node's words for a native addon that cannot be loaded more than once per process (not context-aware).
+  const notThreadSafe = /did not self-register|not context.aware|could not be loaded in a worker/i.test(error.message);
+  const hint = notThreadSafe ? " (a native addon of the model cannot run on worker threads: serve it without --predict-threads)" : "";
+  return new ChassisError(error.code, `predict thread ${index} could not load the model: ${error.message}${hint}`);
 }
 
 function failAll(count: number, reason: ChassisError): ItemOutcome[] {
