@@ -125,6 +125,18 @@ describe("predict threads", () => {
       // The replacement loads the model, then serves: the next call succeeds on another thread.
       const [next] = await runtime.run([item({ spin: "0" })]);
       assert.notEqual(threadOf(next), before);
+      // A stuck predict that keeps logging is stuck all the same: log lines are not answers.
+      const [logging] = await Promise.race([
+        runtime.run([item({ spin: "forever-logging" })]),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error("no answer within 10 s: a logging thread was never replaced")), 10_000).unref(),
+        ),
+      ]);
+      errorOf(logging, Code.DEADLINE_EXCEEDED);
+      assert.ok(
+        lines.some((l) => /^info \[predict thread 1\] still spinning$/.test(l)),
+        "its log lines reached the main thread",
+      );
       assert.ok(
         lines.some((l) => /^info predict thread 1 replaced: the model is loaded again/.test(l)),
         lines.join("\n"),

@@ -65,7 +65,10 @@ interface Thread {
   readonly index: number;
   readonly worker: Worker;
   readonly tasks: Map<number, Pending>;
-  /** When the thread last answered anything, or went from idle to busy. */
+  /**
+   * When the thread last answered a task, or went from idle to busy. Log
+   * lines do not count: a synchronous loop that logs is stuck all the same.
+   */
   lastHeard: number;
   /** Tasks posted this turn of the event loop, sent to the thread together (wire.ts). */
   outbox: Task[];
@@ -212,7 +215,6 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
     const thread: Thread = { index, worker, tasks: new Map(), outbox: [], lastHeard: Date.now(), ready, loaded: false, dead: false };
     const { log } = this.#options;
     worker.on("message", (message: FromThread) => {
-      thread.lastHeard = Date.now();
       switch (message.type) {
         case "ready":
           thread.loaded = true;
@@ -222,6 +224,7 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
           loadFailed?.(loadError(index, message.error));
           break;
         case "results":
+          thread.lastHeard = Date.now();
           for (const result of unpackResults(message)) this.#settle(thread, result.id, result.outcomes);
           break;
         case "log":
