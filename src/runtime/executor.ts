@@ -48,6 +48,21 @@ export interface PredictHost {
   unload(): Promise<void>;
 }
 
+/**
+ * One predictChunk per run of up to `size` items, in order, all started at
+ * once; the outcomes of every chunk, in the items' order. A call's items are
+ * never mixed with another call's here (that is the BatchingExecutor's job).
+ */
+export async function inChunks(
+  items: readonly RawItem[],
+  size: number,
+  predictChunk: (chunk: readonly RawItem[]) => Promise<ItemOutcome[]>,
+): Promise<ItemOutcome[]> {
+  const chunks: Promise<ItemOutcome[]>[] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(predictChunk(items.slice(start, start + size)));
+  return (await Promise.all(chunks)).flat();
+}
+
 export class DirectExecutor<S> implements ChunkExecutor {
   readonly #model: Model<S>;
   readonly #state: S;
@@ -129,14 +144,8 @@ export class DirectExecutor<S> implements ChunkExecutor {
     }
   }
 
-  async #executeBatches(definition: BatchPredictDefinition<S>, items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
-    const { metadata } = this.#model;
-    const size = metadata.features.batchSize;
-    const chunks: Promise<ItemOutcome[]>[] = [];
-    for (let start = 0; start < items.length; start += size) {
-      chunks.push(this.#predictChunk(definition, items.slice(start, start + size), signal));
-    }
-    return (await Promise.all(chunks)).flat();
+  #executeBatches(definition: BatchPredictDefinition<S>, items: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
+    return inChunks(items, this.#model.metadata.features.batchSize, (chunk) => this.#predictChunk(definition, chunk, signal));
   }
 
   predictChunk(chunk: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {

@@ -23,7 +23,7 @@ import { ChassisError } from "../../core/error.js";
 import type { Logger } from "../../core/log.js";
 import type { Model } from "../../model/define.js";
 import { type Cancellation, cancelledError, isCancelled, MAX_TIMER_MS, onCancel } from "../../runtime/deadline.js";
-import type { ChunkExecutor, PredictHost } from "../../runtime/executor.js";
+import { type ChunkExecutor, inChunks, type PredictHost } from "../../runtime/executor.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "../../runtime/outcome.js";
 import {
   type FromThread,
@@ -144,10 +144,7 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
       if (items.length === 1) return this.#post("execute", items, signal) as Promise<ItemOutcome[]>;
       return Promise.all(items.map((item) => this.#post("execute", [item], signal) as Promise<ItemOutcome[]>)).then((all) => all.flat());
     }
-    const size = model.metadata.features.batchSize;
-    const chunks: Promise<ItemOutcome[]>[] = [];
-    for (let start = 0; start < items.length; start += size) chunks.push(this.predictChunk(items.slice(start, start + size), signal));
-    return Promise.all(chunks).then((all) => all.flat());
+    return inChunks(items, model.metadata.features.batchSize, (chunk) => this.predictChunk(chunk, signal));
   }
 
   predictChunk(chunk: readonly RawItem[], signal?: Cancellation): Promise<ItemOutcome[]> {
