@@ -186,6 +186,16 @@ export function resolveServerConfig(
       throw new ToolError("CHASSIS_USAGE", `${from}="${text}" is not ${what} (expected e.g. 4M, 64M, 1G; at least 1K)`);
     return Math.min(parsed, 2 ** 31 - 1);
   };
+  /** `--workers` and `--predict-threads`: a whole number from `min` to 256, or `auto`, one per usable CPU. */
+  const count = (text: string | undefined, from: string, min: number, what: string, note = ""): number => {
+    if (text === undefined) return min;
+    if (text === "auto") return cpus();
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > 256) {
+      throw new ToolError("CHASSIS_USAGE", `${from}="${text}" is not a number of ${what} (expected ${min} to 256, or auto${note})`);
+    }
+    return value;
+  };
   const port = (flag: keyof ServerFlags, envName: string, fallback: number): number => {
     const [text, from] = pick(flag, envName);
     return text === undefined ? fallback : parsePort(text, from);
@@ -211,14 +221,7 @@ export function resolveServerConfig(
   const [logLevel = "info", logFrom] = pick("log-level", "LOG_LEVEL");
 
   const [workersText, workersFrom] = pick("workers", "WORKERS");
-  let workers = 1;
-  if (workersText === "auto") workers = cpus();
-  else if (workersText !== undefined) {
-    workers = Number(workersText);
-    if (!/^\d+$/.test(workersText) || workers < 1 || workers > 256) {
-      throw new ToolError("CHASSIS_USAGE", `${workersFrom}="${workersText}" is not a number of workers (expected 1 to 256, or auto)`);
-    }
-  }
+  const workers = count(workersText, workersFrom, 1, "workers");
   if (workers > 1 && load === "status") {
     throw new ToolError(
       "CHASSIS_USAGE",
@@ -227,17 +230,7 @@ export function resolveServerConfig(
   }
 
   const [threadsText, threadsFrom] = pick("predict-threads", "PREDICT_THREADS");
-  let predictThreads = 0;
-  if (threadsText === "auto") predictThreads = cpus();
-  else if (threadsText !== undefined) {
-    predictThreads = Number(threadsText);
-    if (!/^\d+$/.test(threadsText) || predictThreads > 256) {
-      throw new ToolError(
-        "CHASSIS_USAGE",
-        `${threadsFrom}="${threadsText}" is not a number of predict threads (expected 0 to 256, or auto; 0 predicts on the main thread)`,
-      );
-    }
-  }
+  const predictThreads = count(threadsText, threadsFrom, 0, "predict threads", "; 0 predicts on the main thread");
 
   const [batching, batchingFrom] = pick("batching", "BATCHING");
   const [waitText, waitFrom] = pick("batch-max-wait", "BATCH_MAX_WAIT");
