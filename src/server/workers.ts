@@ -13,6 +13,7 @@ import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../core/log.js";
 import { processSnapshot, type RegistrySnapshot, renderMerged } from "../metrics/registry.js";
 import type { ServerConfig } from "./config.js";
+import { RestartBudget } from "./restart-budget.js";
 import { type RunningServer, type StartOptions, startServer } from "./serve.js";
 
 /** Messages between primary and workers, over the cluster's IPC channel. */
@@ -30,10 +31,6 @@ type ToWorker =
 /** How long the primary waits for the workers' metrics before a scrape fails (503). */
 const METRICS_WAIT_MS = 5_000;
 
-/** More restarts than this within RESTART_WINDOW_MS means something is wrong with the model, not bad luck. */
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
-
 /** True in a process that cluster.fork() started. */
 export function isWorkerProcess(): boolean {
   return cluster.isWorker;
@@ -45,7 +42,7 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
   const ready = new Map<number, FromWorker & { type: "chassis:ready" }>();
   /** The workers that have said they are ready and have not exited: those whose metrics a scrape sums. */
   const serving = new Set<Worker>();
-  const restarts: number[] = [];
+  const restarts = new RestartBudget();
   let stopping = false;
   let status = 0;
   let signals = 0;
@@ -103,11 +100,8 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
           status = code || 1;
           stopAll("a worker failed to start");
         } else {
-          const now = Date.now();
-          restarts.push(now);
-          while ((restarts[0] as number) < now - RESTART_WINDOW_MS) restarts.shift();
-          if (restarts.length > MAX_RESTARTS) {
-            log.error(`worker ${index} died (${signal ?? `exit status ${code}`}); ${restarts.length} restarts in a minute, giving up`);
+          if (!restarts.take()) {
+            log.error(`worker ${index} died (${signal ?? `exit status ${code}`}); ${restarts.max + 1} restarts in a minute, giving up`);
             status = 1;
             stopAll("workers keep dying");
           } else {

@@ -25,6 +25,7 @@ import type { Model } from "../../model/define.js";
 import { type Cancellation, cancelledError, isCancelled, MAX_TIMER_MS, onCancel } from "../../runtime/deadline.js";
 import { type ChunkExecutor, inChunks, type PredictHost } from "../../runtime/executor.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "../../runtime/outcome.js";
+import { RestartBudget } from "../restart-budget.js";
 import {
   type FromThread,
   packTasks,
@@ -40,9 +41,6 @@ import {
 export const HANG_GRACE_MS = 1_000;
 /** How long unload waits for a thread to unload the model and end before it is terminated. */
 const UNLOAD_WAIT_MS = 10_000;
-/** More replacements than this within RESTART_WINDOW_MS: the model is failing, not unlucky; no more are started. */
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
 
 export interface PredictThreadsOptions {
   /** How many threads: each loads its own copy of the model. */
@@ -81,7 +79,7 @@ interface Thread {
 export class PredictThreads implements PredictHost, ChunkExecutor {
   readonly #options: PredictThreadsOptions;
   readonly #threads: Thread[] = [];
-  readonly #restarts: number[] = [];
+  readonly #restarts = new RestartBudget();
   #nextId = 0;
   #serving = false;
   #watchdog: NodeJS.Timeout | undefined;
@@ -266,15 +264,11 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
     }
     if (!this.#serving) return;
     this.#options.log.error(`${reason.message}${tasks.length ? `; ${tasks.length} tasks failed` : ""}`);
-    const now = Date.now();
-    while (this.#restarts.length > 0 && now - (this.#restarts[0] as number) > RESTART_WINDOW_MS) this.#restarts.shift();
-    if (this.#restarts.length >= MAX_RESTARTS) {
-      this.#options.log.error(
-        `not replacing predict thread ${thread.index}: ${MAX_RESTARTS} were replaced within ${RESTART_WINDOW_MS / 1000} s`,
-      );
+    if (!this.#restarts.take()) {
+      const { max, windowMs } = this.#restarts;
+      this.#options.log.error(`not replacing predict thread ${thread.index}: ${max} were replaced within ${windowMs / 1000} s`);
       return;
     }
-    this.#restarts.push(now);
     const next = this.#start(thread.index);
     this.#threads[this.#threads.indexOf(thread)] = next;
     next.ready.then(
