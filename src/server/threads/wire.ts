@@ -172,7 +172,7 @@ export function toWireError(error: unknown): WireError {
   return { code: reason.code, message: reason.message };
 }
 
-export function fromWireError(error: WireError): ChassisError {
+function fromWireError(error: WireError): ChassisError {
   return new ChassisError(error.code, error.message);
 }
 
