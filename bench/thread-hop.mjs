@@ -27,10 +27,11 @@ for (const [name, value] of Object.entries({ threads, n, concurrency, runs })) {
 }
 
 const dist = (file) => import(pathToFileURL(join(ROOT, "dist", file)).href);
-const [{ Runtime }, { PredictThreads }, { loadModelModule }] = await Promise.all([
+const [{ Runtime }, { PredictThreads }, { loadModelModule }, { silentLogger }] = await Promise.all([
   dist("runtime/runtime.js"),
   dist("server/threads/pool.js"),
   dist("server/load-module.js"),
+  dist("core/log.js"),
 ]);
 const { dir, input } = modelCase(modelName);
 const { model } = await loadModelModule(dir);
@@ -58,7 +59,7 @@ const configs = [
   { label: "main thread", host: () => undefined },
   {
     label: `${threads} predict thread${threads > 1 ? "s" : ""}`,
-    host: () => new PredictThreads({ count: threads, modelPath: dir, model, log: silent() }),
+    host: () => new PredictThreads({ count: threads, modelPath: dir, model, log: silentLogger }),
   },
 ];
 const results = new Map(configs.map((c) => [c.label, []]));
@@ -94,8 +95,3 @@ console.log(
 );
 console.log(failures ? `# ${failures} wrong answers: FAILED` : "# all answers checked");
 process.exitCode = failures ? 1 : 0;
-
-function silent() {
-  const nothing = () => {};
-  return { debug: nothing, info: nothing, warn: nothing, error: nothing };
-}
