@@ -80,7 +80,7 @@ export default defineModel<State>({
     await session.release();
   },
 
-  async predictBatch(items, { state, signal }) {
+  async predictBatch(items, { state, throwIfAborted }) {
     const results: Array<ModelOutputs | Error> = new Array(items.length);
     const valid: Array<{ index: number; pixels: number[] }> = [];
     items.forEach((item, index) => {
@@ -93,7 +93,7 @@ export default defineModel<State>({
     if (valid.length > 0) {
       const batch = new Float32Array(valid.length * PIXELS);
       for (const [row, { pixels }] of valid.entries()) batch.set(pixels, row * PIXELS);
-      signal.throwIfAborted();
+      throwIfAborted(); // ctx.signal.throwIfAborted() would make an AbortSignal per batch: ~5 µs and GC work on Node 20
       const output = await state.session.run({ [INPUT]: new Tensor("float32", batch, [valid.length, PIXELS]) });
       const probabilities = output.probabilities?.data;
       if (!(probabilities instanceof Float32Array) || probabilities.length !== valid.length * CLASSES) {

@@ -21,8 +21,24 @@ export interface LoadContext {
 export interface PredictContext<S> {
   /** What `load()` returned. */
   readonly state: S;
-  /** Aborted when the run timeout passes or the caller goes away; long predicts should watch it. */
+  /**
+   * Aborted when the run timeout passes or the caller goes away; its reason is
+   * the ChassisError. Pass it to APIs that take an AbortSignal; to check
+   * whether to go on, `aborted` and `throwIfAborted()` are cheaper.
+   */
   readonly signal: AbortSignal;
+  /**
+   * True once the run timeout passed or the caller went away: what
+   * `signal.aborted` says, without making the AbortSignal (~5 µs on Node 20).
+   * Read it as `ctx.aborted` when it matters: a value destructured at the
+   * start of predict stays what it was then.
+   */
+  readonly aborted: boolean;
+  /**
+   * Throws the ChassisError (DEADLINE_EXCEEDED or CANCELLED) once `aborted`
+   * is true: `signal.throwIfAborted()` without the signal. Safe to destructure.
+   */
+  readonly throwIfAborted: () => void;
   readonly metadata: ModelMetadata;
   readonly log: Logger;
 }

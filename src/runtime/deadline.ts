@@ -48,35 +48,52 @@ export function isCancelled(cancel: Cancellation | undefined): boolean {
 }
 
 /**
- * Runs `work` under the timeout and the caller's cancellation. `work` gets a
- * function that returns its own AbortSignal (ctx.signal), made only if it is
- * asked for. A synchronous result is returned as is, not even wrapped in a
- * promise: no timer, no listener, no AbortController (a synchronous predict
- * cannot be interrupted anyway). Throws (or rejects) with the work's error,
- * DEADLINE_EXCEEDED or CANCELLED.
+ * Why a predict was stopped, if it was (its run timeout passed or its caller
+ * went away), and its AbortSignal, made on first read. ctx.aborted and
+ * ctx.throwIfAborted() read `reason` and so never make the signal: on Node 20
+ * an AbortController costs ~5 µs, and its objects outlive young-generation
+ * collections (docs/performance.md, "What an AbortSignal costs").
+ */
+export class Interruption {
+  #controller: AbortController | undefined;
+  #reason: ChassisError | undefined;
+
+  get reason(): ChassisError | undefined {
+    return this.#reason;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  stop(reason: ChassisError): void {
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/**
+ * Runs `work` under the timeout and the caller's cancellation. `work` gets
+ * the call's Interruption (ctx.signal, ctx.aborted). A synchronous result is
+ * returned as is, not even wrapped in a promise: no timer, no listener, no
+ * AbortController (a synchronous predict cannot be interrupted anyway).
+ * Throws (or rejects) with the work's error, DEADLINE_EXCEEDED or CANCELLED.
  */
 export function withDeadline<T>(
-  work: (signal: () => AbortSignal) => T | Promise<T>,
+  work: (interruption: Interruption) => T | Promise<T>,
   timeoutMs: number,
   timeoutText: string,
   parent?: Cancellation,
 ): T | Promise<T> {
   if (isCancelled(parent)) throw cancelledError();
-  let controller: AbortController | undefined;
-  let stoppedBy: ChassisError | undefined;
-  const signal = () => {
-    if (!controller) {
-      controller = new AbortController();
-      if (stoppedBy) controller.abort(stoppedBy);
-    }
-    return controller.signal;
-  };
-  const result = work(signal);
+  const interruption = new Interruption();
+  const result = work(interruption);
   if (!isPromiseLike(result)) return result;
-  return race(result, timeoutMs, timeoutText, parent, (error) => {
-    stoppedBy = error;
-    controller?.abort(error);
-  });
+  return race(result, timeoutMs, timeoutText, parent, (error) => interruption.stop(error));
 }
 
 /** The asynchronous case: the work's promise against the timer and the caller's signal. */

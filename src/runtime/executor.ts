@@ -11,7 +11,7 @@ import type { Logger } from "../core/log.js";
 import type { BatchPredictDefinition, Model, PredictContext, SinglePredictDefinition } from "../model/define.js";
 import { ModelItem } from "../model/item.js";
 import type { ModelMetadata } from "../model/metadata.js";
-import { type Cancellation, isPromiseLike, withDeadline } from "./deadline.js";
+import { type Cancellation, type Interruption, isPromiseLike, withDeadline } from "./deadline.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { encodeOutputs } from "./validate.js";
 
@@ -96,7 +96,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
         try {
           const item = new ModelItem(raw, metadata.inputs);
           const explanation = await withDeadline(
-            (deadline) => explain(item, this.#context(deadline)),
+            (interruption) => explain(item, this.#context(interruption)),
             metadata.timeout.runMs,
             metadata.timeout.run,
             signal,
@@ -109,8 +109,8 @@ export class DirectExecutor<S> implements ChunkExecutor {
     );
   }
 
-  #context(signal: () => AbortSignal): PredictContext<S> {
-    return new Context(this.#state, signal, this.#model.metadata, this.#log);
+  #context(interruption: Interruption): PredictContext<S> {
+    return new Context(this.#state, interruption, this.#model.metadata, this.#log);
   }
 
   /** One predict; synchronous when the predict is. Never throws. */
@@ -119,7 +119,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     try {
       const item = new ModelItem(raw, metadata.inputs);
       const result = withDeadline(
-        (deadline) => definition.predict(item, this.#context(deadline)),
+        (interruption) => definition.predict(item, this.#context(interruption)),
         metadata.timeout.runMs,
         metadata.timeout.run,
         signal,
@@ -158,7 +158,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     try {
       const modelItems = chunk.map((raw) => new ModelItem(raw, metadata.inputs));
       results = await withDeadline(
-        (deadline) => definition.predictBatch(modelItems, this.#context(deadline)),
+        (interruption) => definition.predictBatch(modelItems, this.#context(interruption)),
         metadata.timeout.runMs,
         metadata.timeout.run,
         signal,
@@ -189,21 +189,32 @@ export class DirectExecutor<S> implements ChunkExecutor {
 
 /**
  * ctx for predict, predictBatch and explain. `signal` is a getter: most
- * predicts never read it, and an AbortSignal takes microseconds to make (a
- * class, because an object literal with a getter was itself a cost in the profile).
+ * predicts never read it, and an AbortSignal takes microseconds to make;
+ * `aborted` and throwIfAborted() answer without making one (a class, because
+ * an object literal with a getter was itself a cost in the profile).
  */
 class Context<S> implements PredictContext<S> {
-  readonly #signal: () => AbortSignal;
+  readonly #interruption: Interruption;
   constructor(
     readonly state: S,
-    signal: () => AbortSignal,
+    interruption: Interruption,
     readonly metadata: ModelMetadata,
     readonly log: Logger,
   ) {
-    this.#signal = signal;
+    this.#interruption = interruption;
   }
 
   get signal(): AbortSignal {
-    return this.#signal();
+    return this.#interruption.signal;
   }
+
+  get aborted(): boolean {
+    return this.#interruption.reason !== undefined;
+  }
+
+  // A field, not a method: models destructure ctx (`{ state, throwIfAborted }`), which would lose `this`.
+  readonly throwIfAborted = (): void => {
+    const reason = this.#interruption.reason;
+    if (reason) throw reason;
+  };
 }

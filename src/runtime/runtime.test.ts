@@ -661,6 +661,73 @@ describe("Runtime.run timeouts and cancellation", () => {
     assert.equal(runtime.inFlight, 0);
   });
 
+  test("ctx.aborted and a destructured ctx.throwIfAborted follow the timeout and the caller without making an AbortSignal", async () => {
+    type Seen = { before: boolean; after: boolean; thrown?: unknown; signalsMade?: number; signal?: AbortSignal };
+    const made = { count: 0 };
+    const Original = globalThis.AbortController;
+    globalThis.AbortController = class extends Original {
+      constructor() {
+        super();
+        made.count++;
+      }
+    };
+    try {
+      // Polls ctx.aborted as a long predict would, then throws through the destructured throwIfAborted.
+      async function watch(ctx: { aborted: boolean; throwIfAborted: () => void; signal: AbortSignal }, seen: Seen): Promise<never> {
+        const { throwIfAborted } = ctx;
+        seen.before = ctx.aborted;
+        while (!ctx.aborted) await sleep(5);
+        seen.after = ctx.aborted;
+        try {
+          throwIfAborted();
+        } catch (error) {
+          seen.thrown = error;
+        }
+        seen.signalsMade = made.count;
+        seen.signal = ctx.signal; // made now, born aborted with the same reason
+        throw seen.thrown;
+      }
+
+      const byTimeout: Seen = { before: true, after: false };
+      const batchModel = defineModel({
+        name: "WatchBatch",
+        version: "1",
+        inputs: [{ key: "input" }],
+        outputs: [{ key: "out.txt" }],
+        batchSize: 2,
+        timeout: { run: "60ms" },
+        predictBatch: (_items, ctx) => watch(ctx, byTimeout),
+      });
+      const [timedOut] = await (await ready(batchModel)).run([item({ input: "a" })]);
+      errorOf(timedOut, Code.DEADLINE_EXCEEDED);
+      await sleep(20); // the abandoned predict notices within one 5 ms poll
+      assert.equal(byTimeout.before, false);
+      assert.equal(byTimeout.after, true);
+      assert.ok(byTimeout.thrown instanceof ChassisError);
+      assert.equal(byTimeout.thrown.code, Code.DEADLINE_EXCEEDED);
+      assert.equal(byTimeout.signalsMade, 0, "ctx.aborted or throwIfAborted made an AbortController");
+      assert.equal(byTimeout.signal?.aborted, true);
+      assert.equal(byTimeout.signal?.reason, byTimeout.thrown);
+
+      const byCaller: Seen = { before: true, after: false };
+      made.count = 0;
+      const { model } = echo({ predict: (_it, ctx) => watch(ctx, byCaller) });
+      const caller = new LazyAbortSource();
+      const running = (await ready(model)).run([item({ input: "a" })], caller);
+      setTimeout(() => caller.abort(), 30);
+      errorOf((await running)[0], Code.CANCELLED);
+      await sleep(20);
+      assert.equal(byCaller.before, false);
+      assert.equal(byCaller.after, true);
+      assert.ok(byCaller.thrown instanceof ChassisError);
+      assert.equal(byCaller.thrown.code, Code.CANCELLED);
+      assert.equal(byCaller.signalsMade, 0, "ctx.aborted or throwIfAborted made an AbortController");
+      assert.equal(byCaller.signal?.reason, byCaller.thrown);
+    } finally {
+      globalThis.AbortController = Original;
+    }
+  });
+
   test("20 items under one caller: an AbortSignal or a LazyAbortSource cancels them all, with no MaxListenersExceededWarning", async () => {
     const { runtime, signals } = await hangingRuntime();
     const warnings: string[] = [];
