@@ -212,9 +212,15 @@ class Context<S> implements PredictContext<S> {
     return this.#interruption.reason !== undefined;
   }
 
-  // A field, not a method: models destructure ctx (`{ state, throwIfAborted }`), which would lose `this`.
-  readonly throwIfAborted = (): void => {
-    const reason = this.#interruption.reason;
-    if (reason) throw reason;
-  };
+  /**
+   * A getter of a function that needs no `this`: models destructure ctx (`{ state, throwIfAborted }`), which
+   * a method would not survive. Made when read: most predicts never ask.
+   */
+  get throwIfAborted(): () => void {
+    const interruption = this.#interruption;
+    return () => {
+      const reason = interruption.reason;
+      if (reason) throw reason;
+    };
+  }
 }
