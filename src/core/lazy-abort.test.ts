@@ -11,8 +11,11 @@ describe("LazyAbortSource", () => {
     assert.equal(signal.aborted, true);
     assert.equal(signal.reason, "gone");
     const late = new LazyAbortSource();
+    assert.equal(late.reason, undefined);
     late.abort("left");
+    late.abort("again"); // the first reason stays
     assert.equal(late.aborted, true);
+    assert.equal(late.reason, "left");
     assert.equal(late.signal.aborted, true);
     assert.equal(late.signal.reason, "left");
   });

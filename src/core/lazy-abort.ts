@@ -24,6 +24,11 @@ export class LazyAbortSource {
     return this.#aborted;
   }
 
+  /** What abort() was given (the first time), without making the signal; undefined before. */
+  get reason(): unknown {
+    return this.#reason;
+  }
+
   abort(reason?: unknown): void {
     if (this.#aborted) return;
     this.#aborted = true;

@@ -7,6 +7,7 @@
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import { LazyAbortSource } from "../core/lazy-abort.js";
 
 /** The longest delay setTimeout takes; a longer run timeout means none. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -48,52 +49,26 @@ export function isCancelled(cancel: Cancellation | undefined): boolean {
 }
 
 /**
- * Why a predict was stopped, if it was (its run timeout passed or its caller
- * went away), and its AbortSignal, made on first read. ctx.aborted and
- * ctx.throwIfAborted() read `reason` and so never make the signal: on Node 20
- * an AbortController costs ~5 µs, and its objects outlive young-generation
- * collections (docs/performance.md, "What an AbortSignal costs").
- */
-export class Interruption {
-  #controller: AbortController | undefined;
-  #reason: ChassisError | undefined;
-
-  get reason(): ChassisError | undefined {
-    return this.#reason;
-  }
-
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.#reason) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  stop(reason: ChassisError): void {
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-  }
-}
-
-/**
  * Runs `work` under the timeout and the caller's cancellation. `work` gets
- * the call's Interruption (ctx.signal, ctx.aborted). A synchronous result is
- * returned as is, not even wrapped in a promise: no timer, no listener, no
- * AbortController (a synchronous predict cannot be interrupted anyway).
- * Throws (or rejects) with the work's error, DEADLINE_EXCEEDED or CANCELLED.
+ * the call's own abort source (ctx.signal, ctx.aborted), which makes an
+ * AbortSignal only if asked for: on Node 20 one costs ~5 µs, and its objects
+ * outlive young-generation collections (docs/performance.md, "What an
+ * AbortSignal costs"). A synchronous result is returned as is, not even
+ * wrapped in a promise: no timer, no listener, no AbortController (a
+ * synchronous predict cannot be interrupted anyway). Throws (or rejects)
+ * with the work's error, DEADLINE_EXCEEDED or CANCELLED.
  */
 export function withDeadline<T>(
-  work: (interruption: Interruption) => T | Promise<T>,
+  work: (stop: LazyAbortSource) => T | Promise<T>,
   timeoutMs: number,
   timeoutText: string,
   parent?: Cancellation,
 ): T | Promise<T> {
   if (isCancelled(parent)) throw cancelledError();
-  const interruption = new Interruption();
-  const result = work(interruption);
+  const stop = new LazyAbortSource();
+  const result = work(stop);
   if (!isPromiseLike(result)) return result;
-  return race(result, timeoutMs, timeoutText, parent, (error) => interruption.stop(error));
+  return race(result, timeoutMs, timeoutText, parent, (error) => stop.abort(error));
 }
 
 /** The asynchronous case: the work's promise against the timer and the caller's signal. */

@@ -7,11 +7,12 @@
  */
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
+import type { LazyAbortSource } from "../core/lazy-abort.js";
 import type { Logger } from "../core/log.js";
 import type { BatchPredictDefinition, Model, PredictContext, SinglePredictDefinition } from "../model/define.js";
 import { ModelItem } from "../model/item.js";
 import type { ModelMetadata } from "../model/metadata.js";
-import { type Cancellation, type Interruption, isPromiseLike, withDeadline } from "./deadline.js";
+import { type Cancellation, isPromiseLike, withDeadline } from "./deadline.js";
 import { type ExplainOutcome, failure, type ItemOutcome, type RawItem } from "./outcome.js";
 import { encodeOutputs } from "./validate.js";
 
@@ -96,7 +97,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
         try {
           const item = new ModelItem(raw, metadata.inputs);
           const explanation = await withDeadline(
-            (interruption) => explain(item, this.#context(interruption)),
+            (stop) => explain(item, this.#context(stop)),
             metadata.timeout.runMs,
             metadata.timeout.run,
             signal,
@@ -109,8 +110,8 @@ export class DirectExecutor<S> implements ChunkExecutor {
     );
   }
 
-  #context(interruption: Interruption): PredictContext<S> {
-    return new Context(this.#state, interruption, this.#model.metadata, this.#log);
+  #context(stop: LazyAbortSource): PredictContext<S> {
+    return new Context(this.#state, stop, this.#model.metadata, this.#log);
   }
 
   /** One predict; synchronous when the predict is. Never throws. */
@@ -119,7 +120,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     try {
       const item = new ModelItem(raw, metadata.inputs);
       const result = withDeadline(
-        (interruption) => definition.predict(item, this.#context(interruption)),
+        (stop) => definition.predict(item, this.#context(stop)),
         metadata.timeout.runMs,
         metadata.timeout.run,
         signal,
@@ -158,7 +159,7 @@ export class DirectExecutor<S> implements ChunkExecutor {
     try {
       const modelItems = chunk.map((raw) => new ModelItem(raw, metadata.inputs));
       results = await withDeadline(
-        (interruption) => definition.predictBatch(modelItems, this.#context(interruption)),
+        (stop) => definition.predictBatch(modelItems, this.#context(stop)),
         metadata.timeout.runMs,
         metadata.timeout.run,
         signal,
@@ -194,22 +195,23 @@ export class DirectExecutor<S> implements ChunkExecutor {
  * an object literal with a getter was itself a cost in the profile).
  */
 class Context<S> implements PredictContext<S> {
-  readonly #interruption: Interruption;
+  /** Aborted with the ChassisError when the run timeout passes or the caller goes away (deadline.ts). */
+  readonly #stop: LazyAbortSource;
   constructor(
     readonly state: S,
-    interruption: Interruption,
+    stop: LazyAbortSource,
     readonly metadata: ModelMetadata,
     readonly log: Logger,
   ) {
-    this.#interruption = interruption;
+    this.#stop = stop;
   }
 
   get signal(): AbortSignal {
-    return this.#interruption.signal;
+    return this.#stop.signal;
   }
 
   get aborted(): boolean {
-    return this.#interruption.reason !== undefined;
+    return this.#stop.aborted;
   }
 
   /**
@@ -217,10 +219,9 @@ class Context<S> implements PredictContext<S> {
    * a method would not survive. Made when read: most predicts never ask.
    */
   get throwIfAborted(): () => void {
-    const interruption = this.#interruption;
+    const stop = this.#stop;
     return () => {
-      const reason = interruption.reason;
-      if (reason) throw reason;
+      if (stop.aborted) throw stop.reason;
     };
   }
 }
