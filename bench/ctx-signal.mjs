@@ -15,7 +15,7 @@
 import { join } from "node:path";
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { median, modelCase, parseArgs, ROOT } from "./lib.mjs";
+import { inProcessLoad, median, modelCase, parseArgs, ROOT } from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const n = Number(args.n ?? 40000);
@@ -54,46 +54,27 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ["gc"] });
 
-async function measure(runtime, calls, expected) {
-  let next = 0;
-  const caller = async () => {
-    while (next < calls) {
-      next++;
-      const [outcome] = await runtime.run([{ [key]: input }]);
-      if (!outcome.ok || Buffer.compare(outcome.outputs["results.json"], expected) !== 0) {
-        throw new Error(`a call failed or answered differently: ${outcome.ok ? "other bytes" : outcome.error.message}`);
-      }
-    }
-  };
+/** A run of `calls` calls, with the garbage collector's time per call. */
+async function measureWithGc(measure, calls) {
   gc.minor = 0;
   gc.major = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, caller));
-  const seconds = (performance.now() - t0) / 1000;
+  const result = await measure(calls);
   await new Promise((resolve) => setImmediate(resolve)); // the last gc entries
-  const cpu = process.cpuUsage(cpu0);
-  return {
-    perS: calls / seconds,
-    cpuUs: (cpu.user + cpu.system) / calls,
-    minorUs: (gc.minor * 1000) / calls,
-    majorUs: (gc.major * 1000) / calls,
-  };
+  return { ...result, minorUs: (gc.minor * 1000) / calls, majorUs: (gc.major * 1000) / calls };
 }
 
 console.log(`# digits in-process, ${n} calls of 1 item per run, ${concurrency} callers, ${runs} runs, node ${process.version}`);
 const results = new Map();
+let failures = 0;
 for (let r = 0; r < runs; r++) {
   for (const batching of ["off", "on"]) {
     for (const [name, model] of Object.entries(variants)) {
       const runtime = new Runtime(model, { batching });
-      await runtime.load();
-      const [first] = await runtime.run([{ [key]: input }]);
-      if (!first.ok) throw new Error(`digits failed: ${first.error.message}`);
-      const expected = first.outputs["results.json"];
-      await measure(runtime, Math.min(3000, n), expected); // warm-up
-      const result = await measure(runtime, n, expected);
+      const { measure } = await inProcessLoad(runtime, { [key]: input }, concurrency);
+      await measure(Math.min(3000, n)); // warm-up
+      const result = await measureWithGc(measure, n);
       await runtime.drain();
+      failures += result.failed;
       const label = `batching ${batching.padEnd(3)} ${name}`;
       if (!results.has(label)) results.set(label, []);
       results.get(label).push(result);
@@ -117,3 +98,5 @@ for (const batching of ["off", "on"]) {
     `batching ${batching}: throwIfAborted / signal: calls/s x${(a.perS / b.perS).toFixed(2)}, CPU per call x${(a.cpuUs / b.cpuUs).toFixed(2)}`,
   );
 }
+console.log(failures ? `# ${failures} wrong answers: FAILED` : "# all answers checked");
+process.exitCode = failures ? 1 : 0;

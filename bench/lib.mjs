@@ -443,6 +443,38 @@ export async function verifyRest(port, path, input, expected) {
 
 // ---------------------------------------------------------------- load generators
 
+/**
+ * In-process load on a Runtime (thread-hop.mjs, ctx-signal.mjs): loads it and
+ * takes the first call's results.json as what every later answer must be;
+ * measure() then makes `calls` Runtime.run calls of `item` from `concurrency`
+ * callers at once and gives calls/s, the process's CPU µs per call (every
+ * thread counted) and how many answers were wrong.
+ */
+export async function inProcessLoad(runtime, item, concurrency) {
+  await runtime.load();
+  const [first] = await runtime.run([item]);
+  if (!first.ok) throw new Error(`${runtime.model.metadata.name} failed: ${first.error.message}`);
+  const expected = first.outputs["results.json"];
+  const measure = async (calls) => {
+    let next = 0;
+    let failed = 0;
+    const caller = async () => {
+      while (next < calls) {
+        next++;
+        const [outcome] = await runtime.run([item]);
+        if (!outcome.ok || Buffer.compare(outcome.outputs["results.json"], expected) !== 0) failed++;
+      }
+    };
+    const cpu = process.cpuUsage();
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, caller));
+    const seconds = (performance.now() - t0) / 1000;
+    const used = process.cpuUsage(cpu);
+    return { perS: calls / seconds, cpuUs: (used.user + used.system) / calls, failed };
+  };
+  return { measure };
+}
+
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);

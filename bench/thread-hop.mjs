@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { median, modelCase, parseArgs, ROOT } from "./lib.mjs";
+import { inProcessLoad, median, modelCase, parseArgs, ROOT } from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const modelName = args.model ?? "digits";
@@ -37,24 +37,6 @@ const { dir, input } = modelCase(modelName);
 const { model } = await loadModelModule(dir);
 const key = model.metadata.inputs[0].key;
 
-async function measure(runtime, calls, expected) {
-  let next = 0;
-  let failed = 0;
-  const caller = async () => {
-    while (next < calls) {
-      next++;
-      const [outcome] = await runtime.run([{ [key]: input }]);
-      if (!outcome.ok || Buffer.compare(outcome.outputs["results.json"], expected) !== 0) failed++;
-    }
-  };
-  const cpu = process.cpuUsage();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, caller));
-  const seconds = (performance.now() - t0) / 1000;
-  const used = process.cpuUsage(cpu);
-  return { perS: calls / seconds, cpuUs: (used.user + used.system) / calls, failed };
-}
-
 const configs = [
   { label: "main thread", host: () => undefined },
   {
@@ -68,12 +50,9 @@ console.log(`# ${modelName}, ${n} calls of 1 item from ${concurrency} callers, $
 for (let run = 0; run < runs; run++) {
   for (const config of run % 2 ? [...configs].reverse() : configs) {
     const runtime = new Runtime(model, { host: config.host() });
-    await runtime.load();
-    const [first] = await runtime.run([{ [key]: input }]);
-    if (!first.ok) throw new Error(`${modelName} failed: ${first.error.message}`);
-    const expected = first.outputs["results.json"];
-    await measure(runtime, Math.min(5000, n), expected); // warm-up: JIT, ONNX arenas
-    const result = await measure(runtime, n, expected);
+    const { measure } = await inProcessLoad(runtime, { [key]: input }, concurrency);
+    await measure(Math.min(5000, n)); // warm-up: JIT, ONNX arenas
+    const result = await measure(n);
     await runtime.drain();
     failures += result.failed;
     results.get(config.label).push(result);
