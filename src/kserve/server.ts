@@ -1,13 +1,11 @@
 /**
  * @module kserve/server
- * The KServe REST server on node:http: v1 (`/v1/models/...`), v2 / Open
+ * The KServe REST server on our HTTP/1.1 server (./h1): v1 (`/v1/models/...`), v2 / Open
  * Inference Protocol (`/v2/...`), `/metrics`, `/openapi.json` and `/docs`,
  * all adapting one Runtime. Routes, statuses, bodies and the order of checks
  * follow KServe's ModelServer (reference kserve-rest.md); departures are
  * marked "Departure".
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import { type Logger, silentLogger } from "../core/log.js";
@@ -24,7 +22,9 @@ import {
   routeNotFound,
   versioningNotSupported,
 } from "./errors.js";
-import { cancellationOf, readBodyThen, sendError, sendJson, sendText, watchResponse } from "./http.js";
+import type { H1Request, H1Response } from "./h1/connection.js";
+import { H1Server } from "./h1/server.js";
+import { sendError, sendJson, sendText } from "./http.js";
 import { JsonSyntaxError, parseJson, stringifyJson } from "./json-bigint.js";
 import { instanceToItem, type OutputFormat, outputsToPrediction, requestInstances, requestOutputFormat } from "./v1-codec.js";
 import type { V2Handler } from "./v2.js";
@@ -67,7 +67,7 @@ const V1_JSON_TYPES = new Set([
   "application/x-www-form-urlencoded",
 ]);
 
-type Handler = (req: IncomingMessage, res: ServerResponse, match: RegExpExecArray) => Promise<void> | void;
+type Handler = (req: H1Request, res: H1Response, match: RegExpExecArray) => Promise<void> | void;
 interface Route {
   readonly pattern: RegExp;
   readonly methods: Readonly<Record<string, Handler>>;
@@ -94,7 +94,7 @@ export class KServeServer {
   readonly #runtime: Runtime;
   readonly #options: Required<Omit<KServeServerOptions, "log" | "renderMetrics">> &
     Pick<KServeServerOptions, "renderMetrics"> & { log: Logger };
-  readonly #server: Server;
+  readonly #server: H1Server;
   readonly #routes: Route[];
   #inFlight = 0;
   #draining = false;
@@ -139,26 +139,26 @@ export class KServeServer {
       { pattern: new RegExp(`^/v2/models/${name}${v}(?:/ready)?$`), methods: { GET: (_q, s) => sendError(s, versioningNotSupported) } },
       {
         pattern: new RegExp(`^/v2/models/${name}${v}/infer$`),
-        methods: { POST: async (q, s, m) => (await this.#v2()).infer(q, s, m[1] as string, this.#limit, true) },
+        methods: { POST: async (q, s, m) => (await this.#v2()).infer(q, s, m[1] as string, true) },
       },
       { pattern: new RegExp(`^/v2/models/${name}/ready$`), methods: { GET: (_q, s, m) => this.#modelReady(s, m[1] as string) } },
       {
         pattern: new RegExp(`^/v2/models/${name}/infer$`),
-        methods: { POST: async (q, s, m) => (await this.#v2()).infer(q, s, m[1] as string, this.#limit, false) },
+        methods: { POST: async (q, s, m) => (await this.#v2()).infer(q, s, m[1] as string, false) },
       },
       {
         pattern: new RegExp(`^/v2/models/${name}$`),
         methods: { GET: async (_q, s, m) => (await this.#v2()).modelMetadata(s, m[1] as string) },
       },
     ];
-    this.#server = createServer((req, res) => this.#handle(req, res));
-    // Longer than typical proxies' idle timeouts, as KServe's --timeout-keep-alive 65.
-    this.#server.keepAliveTimeout = 65_000;
-    this.#server.headersTimeout = 66_000;
-  }
-
-  get #limit() {
-    return { bytes: this.#options.maxBodyBytes, name: "MAX_BODY_SIZE" };
+    this.#server = new H1Server({
+      onRequest: (req, res) => this.#handle(req, res),
+      maxBodyBytes: this.#options.maxBodyBytes,
+      maxBodyName: "MAX_BODY_SIZE",
+      // Longer than typical proxies' idle timeouts, as KServe's --timeout-keep-alive 65.
+      keepAliveTimeoutMs: 65_000,
+      headersTimeoutMs: 66_000,
+    });
   }
 
   get port(): number | undefined {
@@ -167,15 +167,10 @@ export class KServeServer {
 
   listen(): Promise<number> {
     const { host, port } = this.#options;
-    return new Promise((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => reject(error);
-      this.#server.once("error", onError);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", onError);
-        this.#port = (this.#server.address() as AddressInfo).port;
-        this.#options.log.info(`KServe REST server listening on ${host}:${this.#port}`);
-        resolve(this.#port);
-      });
+    return this.#server.listen(host, port).then((bound) => {
+      this.#port = bound;
+      this.#options.log.info(`KServe REST server listening on ${host}:${bound}`);
+      return bound;
     });
   }
 
@@ -183,10 +178,10 @@ export class KServeServer {
   close(graceMs = 30_000): Promise<void> {
     this.#draining = true;
     return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeIdleConnections();
+      // Idle connections close now; busy ones after answering what they have read.
+      void this.#server.close().then(() => resolve());
       const done = () => {
-        this.#server.closeAllConnections();
+        this.#server.forceClose();
         resolve();
       };
       if (this.#inFlight === 0) done();
@@ -202,37 +197,34 @@ export class KServeServer {
   }
 
   forceClose(): void {
-    this.#server.close();
-    this.#server.closeAllConnections();
+    this.#server.forceClose();
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): void {
+  #handle(req: H1Request, res: H1Response): void {
     this.#inFlight++;
     // While draining, tell keep-alive clients to go elsewhere after this answer.
-    if (this.#draining) res.shouldKeepAlive = false;
-    watchResponse(res, () => {
+    if (this.#draining) res.closeAfter();
+    res.onDone(() => {
       this.#inFlight--;
       if (this.#inFlight === 0) this.#idle?.();
     });
-    const url = req.url ?? "/";
+    const url = req.url;
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);
     const route = this.#route(path);
     if (!route) {
       // KServe (Starlette) redirects a trailing slash to the path without it.
       if (path.length > 1 && path.endsWith("/") && this.#route(path.slice(0, -1))) {
-        const location = `http://${req.headers.host ?? "localhost"}${path.slice(0, -1)}${query === -1 ? "" : url.slice(query)}`;
+        const location = `http://${req.headers.get("host") ?? "localhost"}${path.slice(0, -1)}${query === -1 ? "" : url.slice(query)}`;
         sendText(res, 307, "", undefined, { location });
       } else {
         sendError(res, routeNotFound);
       }
-      req.resume();
       return;
     }
     const [found, match] = route;
-    const handler = found.methods[req.method ?? "GET"];
+    const handler = found.methods[req.method];
     if (!handler) {
-      req.resume();
       sendError(res, methodNotAllowed(Object.keys(found.methods).join(", ")));
       return;
     }
@@ -261,10 +253,9 @@ export class KServeServer {
   }
 
   /** Last resort for a handler that threw: 500 with KServe's text; the connection stays open. */
-  #fail(res: ServerResponse, error: unknown): void {
+  #fail(res: H1Response, error: unknown): void {
     this.#options.log.error(`KServe handler failed: ${ChassisError.from(error).message}`);
-    if (!res.headersSent) sendError(res, httpErrorFor(error, this.#options.modelName));
-    else res.end();
+    if (!res.responded) sendError(res, httpErrorFor(error, this.#options.modelName));
   }
 
   /** 404 for another name, 503 while not ready; undefined when the call may proceed. */
@@ -274,13 +265,13 @@ export class KServeServer {
     return undefined;
   }
 
-  #modelReady(res: ServerResponse, name: string): void {
+  #modelReady(res: H1Response, name: string): void {
     const problem = this.#check(name);
     if (problem) sendError(res, problem);
     else sendJson(res, 200, { name, ready: true });
   }
 
-  #serverReady(res: ServerResponse): void {
+  #serverReady(res: H1Response): void {
     const ready = this.#runtime.state === "ready";
     sendJson(res, ready ? 200 : 503, { ready });
   }
@@ -291,17 +282,16 @@ export class KServeServer {
    * not called. Callbacks rather than async/await: v1 predict is a hot path
    * (bench/serve.mjs), and each await is a promise and a microtask per call.
    */
-  #v1Decode(req: IncomingMessage, res: ServerResponse, name: string, next: (decoded: DecodedV1) => void): void {
+  #v1Decode(req: H1Request, res: H1Response, name: string, next: (decoded: DecodedV1) => void): void {
     const { metrics } = this.#options;
     const problem = this.#check(name);
     if (problem) {
-      req.resume();
       metrics.recordRefused("v1");
       sendError(res, problem);
       return;
     }
     const started = performance.now();
-    readBodyThen(req, res, this.#options.maxBodyBytes, "MAX_BODY_SIZE", (error, bytes) => {
+    req.readBody((error, bytes) => {
       let decoded: DecodedV1 | undefined;
       try {
         if (error) throw error;
@@ -321,8 +311,8 @@ export class KServeServer {
   }
 
   /** A v1 body -> items (and the answer's format); throws INVALID_ARGUMENT naming what is wrong. */
-  #v1Items(req: IncomingMessage, bytes: Buffer): DecodedV1 {
-    const contentType = req.headers["content-type"];
+  #v1Items(req: H1Request, bytes: Buffer): DecodedV1 {
+    const contentType = req.headers.get("content-type");
     if (contentType !== undefined && !V1_JSON_TYPES.has(contentType)) {
       // KServe hands a body of any other declared type to the model unparsed: here, the first input.
       const first = this.#runtime.metadata.inputs[0]?.key as string;
@@ -342,7 +332,7 @@ export class KServeServer {
     return { items, format: requestOutputFormat(body), raw: false };
   }
 
-  #metricsText(res: ServerResponse): void | Promise<void> {
+  #metricsText(res: H1Response): void | Promise<void> {
     const { renderMetrics, metrics } = this.#options;
     if (!renderMetrics) return sendText(res, 200, metrics.registry.render(), PROMETHEUS_CONTENT_TYPE);
     return renderMetrics().then(
@@ -351,10 +341,10 @@ export class KServeServer {
     );
   }
 
-  #v1Predict(req: IncomingMessage, res: ServerResponse, name: string): void {
+  #v1Predict(req: H1Request, res: H1Response, name: string): void {
     this.#v1Decode(req, res, name, (decoded) => {
       const started = performance.now();
-      this.#runtime.run(decoded.items, cancellationOf(res)).then(
+      this.#runtime.run(decoded.items, res.cancellation).then(
         (outcomes) => this.#v1Answer(res, name, decoded, outcomes, started),
         (error: unknown) => this.#fail(res, error),
       );
@@ -362,7 +352,7 @@ export class KServeServer {
   }
 
   /** Records the call and answers it: the predictions, or the first failed item's error. */
-  #v1Answer(res: ServerResponse, name: string, decoded: DecodedV1, outcomes: ItemOutcome[], started: number): void {
+  #v1Answer(res: H1Response, name: string, decoded: DecodedV1, outcomes: ItemOutcome[], started: number): void {
     const { metrics } = this.#options;
     let failedAt = -1;
     let failed = 0;
@@ -400,10 +390,9 @@ export class KServeServer {
     }
   }
 
-  #v1Explain(req: IncomingMessage, res: ServerResponse, name: string): void {
+  #v1Explain(req: H1Request, res: H1Response, name: string): void {
     if (typeof this.#runtime.model.definition.explain !== "function") {
       // As KServe's default Model.explain without an explainer.
-      req.resume();
       const problem = this.#check(name);
       sendError(res, problem ?? { status: 501, body: { error: "Could not find explainer_host." } });
       return;
@@ -413,7 +402,7 @@ export class KServeServer {
     });
   }
 
-  async #v1ExplainDecoded(res: ServerResponse, name: string, decoded: DecodedV1): Promise<void> {
+  async #v1ExplainDecoded(res: H1Response, name: string, decoded: DecodedV1): Promise<void> {
     const { metrics } = this.#options;
     const started = performance.now();
     const [predicted, explained] = await Promise.all([this.#runtime.run(decoded.items), this.#runtime.explain(decoded.items)]);
@@ -453,7 +442,7 @@ export class KServeServer {
     return this.#openApiCache;
   }
 
-  async #asset(res: ServerResponse, file: string): Promise<void> {
+  async #asset(res: H1Response, file: string): Promise<void> {
     const asset = (await openApiModule()).swaggerUiAsset(file);
     if (!asset) sendError(res, routeNotFound);
     else sendText(res, 200, asset.body, asset.contentType, { "cache-control": "public, max-age=86400" });

@@ -5,14 +5,14 @@
  * The order of checks is KServe's (reference kserve-rest.md 2.3): the body is
  * parsed and validated first, then versions, then the model lookup.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { Code } from "../core/code.js";
 import { ChassisError } from "../core/error.js";
 import type { ServingMetrics } from "../metrics/serving.js";
 import type { Failure } from "../runtime/outcome.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { httpErrorFor, modelNotFound, modelNotReady, versioningNotSupported } from "./errors.js";
-import { cancellationOf, readBody, sendError, sendJson, sendText } from "./http.js";
+import type { H1Request, H1Response } from "./h1/connection.js";
+import { readBody, sendError, sendJson, sendText } from "./http.js";
 import { JsonSyntaxError, parseJson } from "./json-bigint.js";
 import {
   decodeBinaryBody,
@@ -42,24 +42,18 @@ export class V2Handler {
   }
 
   /** `GET /v2/models/{name}`: as KServe, no readiness check. */
-  modelMetadata(res: ServerResponse, name: string): void {
+  modelMetadata(res: H1Response, name: string): void {
     if (name !== this.modelName) sendError(res, modelNotFound(name));
     else sendJson(res, 200, modelMetadataV2(this.runtime.metadata, name));
   }
 
-  async infer(
-    req: IncomingMessage,
-    res: ServerResponse,
-    name: string,
-    limit: { bytes: number; name: string },
-    versioned: boolean,
-  ): Promise<void> {
+  async infer(req: H1Request, res: H1Response, name: string, versioned: boolean): Promise<void> {
     const started = performance.now();
     let request: InferenceRequest;
     let binary: Map<string, Uint8Array> | undefined;
     try {
-      const bytes = await readBody(req, res, limit.bytes, limit.name);
-      const contentType = req.headers["content-type"];
+      const bytes = await readBody(req);
+      const contentType = req.headers.get("content-type");
       if (contentType !== undefined && JSON_TYPE.test(contentType)) {
         const parsed = this.#parse(res, bytes);
         if (parsed === undefined) {
@@ -69,7 +63,7 @@ export class V2Handler {
         }
         request = parsed;
       } else {
-        const header = req.headers[INFERENCE_HEADER_CONTENT_LENGTH];
+        const header = req.headers.get(INFERENCE_HEADER_CONTENT_LENGTH);
         if (header === undefined) {
           // KServe's text, byte for byte (including the missing space).
           throw new ChassisError(
@@ -111,9 +105,8 @@ export class V2Handler {
       this.metrics.observe(this.metrics.preprocess, (performance.now() - started) / 1000);
     }
 
-    const cancel = cancellationOf(res);
     const predictStarted = performance.now();
-    const outcomes = await this.runtime.run(items, cancel);
+    const outcomes = await this.runtime.run(items, res.cancellation);
     const failedAt = outcomes.findIndex((o) => !o.ok);
     const failed = outcomes.filter((o) => !o.ok).length;
     this.metrics.recordRun("v2", (performance.now() - predictStarted) / 1000, outcomes.length - failed, failed);
@@ -144,7 +137,7 @@ export class V2Handler {
   }
 
   /** JSON body -> request, or answers 422 as KServe (FastAPI) does and returns undefined. */
-  #parse(res: ServerResponse, bytes: Buffer): InferenceRequest | undefined {
+  #parse(res: H1Response, bytes: Buffer): InferenceRequest | undefined {
     if (bytes.length === 0) {
       sendJson(res, 422, { detail: [{ type: "missing", loc: ["body"], msg: "Field required", input: null }] });
       return undefined;

@@ -1,7 +1,8 @@
 /**
  * What `chassis serve` loads: the Node built-ins that only some calls need
  * (node:zlib for compressed gRPC messages, node:crypto for v2 answer ids,
- * node:http2, which the server does not use) stay unloaded through start-up
+ * node:http and node:http2, which the server does not use: both protocols
+ * run on its own HTTP code over node:net) stay unloaded through start-up
  * and a first Status, Run and v1 predict; perf_hooks (the `performance`
  * global, for call timings) through start-up and the first Status, what a
  * cold start measures (docs/performance.md).
@@ -33,7 +34,7 @@ async function builtinsOf(server: ChildServer, listFile: string): Promise<Set<st
 }
 
 describe("start-up modules", () => {
-  test("zlib, crypto and http2 stay unloaded through the first calls; perf_hooks through start-up and a Status", async () => {
+  test("zlib, crypto, http and http2 stay unloaded through the first calls; perf_hooks through start-up and a Status", async () => {
     const dir = mkdtempSync(join(tmpdir(), "chassis-modules-"));
     const listFile = join(dir, "modules.json");
     const preload = join(dir, "preload.mjs");
@@ -48,8 +49,8 @@ describe("start-up modules", () => {
     try {
       assert.equal((await client.status()).statusCode, 200);
       const afterStatus = await builtinsOf(server, listFile);
-      for (const loaded of ["http", "net"]) assert.ok(afterStatus.has(loaded), `${loaded} is in the list, so the list is real`);
-      for (const unloaded of ["zlib", "crypto", "http2", "perf_hooks"]) {
+      for (const loaded of ["net", "fs"]) assert.ok(afterStatus.has(loaded), `${loaded} is in the list, so the list is real`);
+      for (const unloaded of ["zlib", "crypto", "http", "http2", "perf_hooks"]) {
         assert.ok(!afterStatus.has(unloaded), `${unloaded} was loaded by start-up and a Status`);
       }
 
@@ -61,7 +62,8 @@ describe("start-up modules", () => {
       });
       assert.deepEqual(await reply.json(), { predictions: ["hi"] });
       const afterCalls = await builtinsOf(server, listFile);
-      for (const unloaded of ["zlib", "crypto", "http2"]) assert.ok(!afterCalls.has(unloaded), `${unloaded} was loaded by the calls`);
+      for (const unloaded of ["zlib", "crypto", "http", "http2"])
+        assert.ok(!afterCalls.has(unloaded), `${unloaded} was loaded by the calls`);
     } finally {
       client.close();
       server.kill();

@@ -17,6 +17,7 @@ import { zlibModule } from "../../core/builtins.js";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
 import { LazyAbortSource } from "../../core/lazy-abort.js";
+import { listen } from "../../core/listen.js";
 import { FramedMessage, frameMessage, MessageReader } from "./frame.js";
 import { H2Connection, H2Error, type H2Stream, type RequestHeaders, type StreamListener } from "./h2/connection.js";
 import { encodeHeaderBlock } from "./h2/hpack.js";
@@ -125,15 +126,7 @@ export class GrpcServer {
 
   /** Binds host:port; resolves with the port bound (useful with port 0). */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.#server.once("error", onError);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", onError);
-        const address = this.#server.address();
-        resolve(typeof address === "object" && address ? address.port : port);
-      });
-    });
+    return listen(this.#server, host, port);
   }
 
   /**

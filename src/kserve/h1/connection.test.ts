@@ -1,0 +1,393 @@
+/**
+ * The HTTP/1.1 connection and server over real sockets: a raw client writes
+ * exact bytes (pipelined, split, malformed), so nothing is well-formed by
+ * accident; node:http's client checks that a strict peer reads our answers.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import http from "node:http";
+import net from "node:net";
+import { after, describe, test } from "node:test";
+import { Code } from "../../core/code.js";
+import type { ChassisError } from "../../core/error.js";
+import type { H1Request, H1Response } from "./connection.js";
+import { H1Server, type H1ServerOptions } from "./server.js";
+
+type Handler = (req: H1Request, res: H1Response) => void;
+
+const servers: H1Server[] = [];
+after(() => {
+  for (const server of servers) server.forceClose();
+});
+
+async function serve(handler: Handler, options: Partial<H1ServerOptions> = {}) {
+  const server = new H1Server({
+    onRequest: handler,
+    maxBodyBytes: 1024,
+    maxBodyName: "MAX_BODY_SIZE",
+    keepAliveTimeoutMs: 65_000,
+    ...options,
+  });
+  servers.push(server);
+  const port = await server.listen("127.0.0.1", 0);
+  return { server, port };
+}
+
+/** Answers with the method, url and body it read: `<method> <url> <body>`, or the body error's code and message. */
+const echo: Handler = (req, res) =>
+  req.readBody((error, body) =>
+    error
+      ? res.respond(413, ["x-code", Code[error.code]], error.message)
+      : res.respond(200, ["content-type", "text/plain"], `${req.method} ${req.url} ${body.toString()}`),
+  );
+
+interface Answer {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+/** A raw client: writes bytes as given, and parses answers (content-length framed) as they come. */
+class RawClient {
+  readonly socket: net.Socket;
+  #buffer = "";
+  #closed = false;
+  #waiters: Array<() => void> = [];
+
+  constructor(port: number) {
+    this.socket = net.connect(port, "127.0.0.1");
+    this.socket.setEncoding("latin1");
+    this.socket.on("data", (text: string) => {
+      this.#buffer += text;
+      this.#wake();
+    });
+    this.socket.on("close", () => {
+      this.#closed = true;
+      this.#wake();
+    });
+    this.socket.on("error", () => {});
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get raw(): string {
+    return this.#buffer;
+  }
+
+  write(text: string): void {
+    this.socket.write(Buffer.from(text, "latin1"));
+  }
+
+  async #until(check: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!check()) {
+      if (this.#closed) throw new Error(`connection closed while waiting for ${what}; got ${JSON.stringify(this.#buffer)}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.#buffer)}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  /** The next answer; a 100 Continue is returned as an answer of its own. */
+  async answer(): Promise<Answer> {
+    await this.#until(() => this.#buffer.includes("\r\n\r\n"), "an answer's head");
+    const end = this.#buffer.indexOf("\r\n\r\n");
+    const lines = this.#buffer.slice(0, end).split("\r\n");
+    const status = Number((lines[0] as string).split(" ")[1]);
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(":");
+      headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+    }
+    const length = status === 100 ? 0 : Number(headers.get("content-length"));
+    assert.ok(Number.isInteger(length), `every final answer states its length: ${lines.join(" | ")}`);
+    await this.#until(() => this.#buffer.length >= end + 4 + length, "an answer's body");
+    const body = Buffer.from(this.#buffer.slice(end + 4, end + 4 + length), "latin1").toString();
+    this.#buffer = this.#buffer.slice(end + 4 + length);
+    return { status, headers, body };
+  }
+
+  async closedByServer(): Promise<void> {
+    await this.#until(() => false || this.#closed, "the server to close").catch((error: Error) => {
+      if (!this.#closed) throw error;
+    });
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
+const post = (path: string, body: string, extra = "") =>
+  `POST ${path} HTTP/1.1\r\nhost: t\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+describe("H1Connection", () => {
+  test("pipelined requests in one write are answered in request order, though answered out of order", async () => {
+    const { port } = await serve((req, res) => {
+      // The first request is answered last.
+      const delay = req.url === "/first" ? 60 : 0;
+      req.readBody((_error, body) => setTimeout(() => res.respond(200, [], `${req.url} ${body}`), delay));
+    });
+    const client = new RawClient(port);
+    client.write(post("/first", "1") + post("/second", "22") + post("/third", "333"));
+    assert.equal((await client.answer()).body, "/first 1");
+    assert.equal((await client.answer()).body, "/second 22");
+    const third = await client.answer();
+    assert.equal(third.body, "/third 333");
+    assert.equal(third.headers.get("keep-alive"), "timeout=65");
+    assert.match(third.headers.get("date") ?? "", /GMT$/);
+    client.end();
+  });
+
+  test("a request split a byte at a time, and a chunked body, are read whole", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    const wire = `${post("/split", "héllo")}POST /chunked HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n`;
+    for (const byte of Buffer.from(wire, "utf8")) {
+      client.socket.write(Buffer.from([byte]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal((await client.answer()).body, "POST /split héllo");
+    assert.equal((await client.answer()).body, "POST /chunked abcde");
+    client.end();
+  });
+
+  test("Expect: 100-continue gets a 100 before the client sends the body", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write("POST /e HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n");
+    assert.equal((await client.answer()).status, 100);
+    client.write("body");
+    assert.equal((await client.answer()).body, "POST /e body");
+    client.end();
+  });
+
+  test("a body over the limit is RESOURCE_EXHAUSTED naming the limit; it is read past, and the connection serves the next request", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    const big = "x".repeat(2000);
+    client.write(post("/big", big) + post("/next", "ok"));
+    const refusedAnswer = await client.answer();
+    assert.equal(refusedAnswer.headers.get("x-code"), "RESOURCE_EXHAUSTED");
+    assert.equal(refusedAnswer.body, "request body is 1.95K (2000 bytes), over the limit of 1K (MAX_BODY_SIZE)");
+    assert.equal((await client.answer()).body, "POST /next ok");
+    // Chunked: the size is known only while reading.
+    client.write(`POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n7d0\r\n${big}\r\n0\r\n\r\n${post("/after", "yes")}`);
+    assert.equal((await client.answer()).headers.get("x-code"), "RESOURCE_EXHAUSTED");
+    assert.equal((await client.answer()).body, "POST /after yes");
+    assert.equal(client.closed, false);
+    client.end();
+  });
+
+  test("a body far over the limit is refused at once, with connection: close, and the connection is closed", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write(`POST /huge HTTP/1.1\r\nhost: t\r\ncontent-length: ${64 * 1024 * 1024}\r\n\r\nxxxx`);
+    const answer = await client.answer();
+    assert.equal(answer.headers.get("x-code"), "RESOURCE_EXHAUSTED");
+    assert.equal(answer.headers.get("connection"), "close");
+    await client.closedByServer();
+  });
+
+  test("a malformed head is 400 with a JSON error naming it, after the answers due before it; then the connection closes", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write(`${post("/fine", "1")}GET / HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n`);
+    assert.equal((await client.answer()).body, "POST /fine 1");
+    const bad = await client.answer();
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get("connection"), "close");
+    assert.equal(bad.headers.get("content-type"), "application/json");
+    assert.deepEqual(JSON.parse(bad.body), { error: 'two different content-length headers ("1" and "2"); expected one' });
+    await client.closedByServer();
+  });
+
+  test("a head over 16 KiB is 431", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write(`GET / HTTP/1.1\r\nhost: t\r\nx-big: ${"y".repeat(17 * 1024)}`);
+    const answer = await client.answer();
+    assert.equal(answer.status, 431);
+    assert.match(JSON.parse(answer.body).error, /the request head is over 16384 bytes/);
+    await client.closedByServer();
+  });
+
+  test("HEAD states the length and sends no body; HTTP/1.0 closes unless it asks for keep-alive", async () => {
+    const { port } = await serve((_req, res) => res.respond(200, [], "twelve bytes"));
+    const raw = new RawClient(port);
+    // Pipelined behind a HEAD: its answer must start right after the HEAD answer's head.
+    raw.write("HEAD / HTTP/1.1\r\nhost: t\r\n\r\nGET /after HTTP/1.1\r\nhost: t\r\n\r\n");
+    while (!raw.raw.endsWith("twelve bytes")) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [headAnswer, getAnswer, ...rest] = raw.raw.split(/(?=HTTP\/1\.1 )/);
+    assert.match(headAnswer ?? "", /^HTTP\/1.1 200 OK\r\ncontent-length: 12\r\n[\s\S]*\r\n\r\n$/);
+    assert.match(getAnswer ?? "", /^HTTP\/1.1 200 OK\r\ncontent-length: 12\r\n[\s\S]*\r\n\r\ntwelve bytes$/);
+    assert.equal(rest.length, 0);
+    raw.end();
+    const old = new RawClient(port);
+    old.write("GET / HTTP/1.0\r\n\r\n");
+    const closing = await old.answer();
+    assert.equal(closing.headers.get("connection"), "close");
+    await old.closedByServer();
+    const kept = new RawClient(port);
+    kept.write("GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
+    assert.equal((await kept.answer()).headers.get("connection"), "keep-alive");
+    kept.write("GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
+    assert.equal((await kept.answer()).body, "twelve bytes");
+    kept.end();
+  });
+
+  test("a client that goes away cancels what it has not been answered, and each exchange ends once", async () => {
+    const seen: Array<{ aborted: () => boolean; done: number; bodyError?: ChassisError }> = [];
+    const { port } = await serve((req, res) => {
+      const entry = { aborted: () => res.cancellation.aborted, done: 0 } as (typeof seen)[number];
+      seen.push(entry);
+      res.onDone(() => entry.done++);
+      req.readBody((error) => {
+        if (error) entry.bodyError = error;
+      });
+    });
+    const client = new RawClient(port);
+    client.write(`${post("/a", "1")}POST /b HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\nhalf`);
+    while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    client.end();
+    while (seen.some((entry) => entry.done === 0)) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(
+      seen.map((entry) => [entry.aborted(), entry.done]),
+      [
+        [true, 1],
+        [true, 1],
+      ],
+    );
+    assert.equal(seen[1]?.bodyError?.code, Code.CANCELLED, "the half-read body is CANCELLED");
+  });
+
+  test("a client that ends its side (half-close) cancels its unanswered requests, as node:http does", async () => {
+    let cancelled = false;
+    const { port } = await serve((_req, res) => {
+      res.cancellation.onAbort(() => {
+        cancelled = true;
+      });
+    });
+    const client = new RawClient(port);
+    client.write("GET /wait HTTP/1.1\r\nhost: t\r\n\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.socket.end();
+    await client.closedByServer();
+    assert.equal(cancelled, true);
+  });
+
+  test("at most 128 requests wait for answers; reading resumes as answers leave, and none is lost", async () => {
+    const waiting: Array<() => void> = [];
+    const { port } = await serve((req, res) => waiting.push(() => res.respond(200, [], req.url)));
+    const client = new RawClient(port);
+    let wire = "";
+    for (let i = 0; i < 300; i++) wire += `GET /${i} HTTP/1.1\r\nhost: t\r\n\r\n`;
+    client.write(wire);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const read = waiting.length;
+    assert.equal(read, 128, "reading stopped at 128 unanswered requests");
+    for (let answered = 0; answered < 300; ) {
+      const batch = waiting.splice(0);
+      for (const answer of batch) answer();
+      for (const _ of batch) assert.equal((await client.answer()).body, `/${answered++}`);
+      while (answered < 300 && waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    client.end();
+  });
+
+  test("node:http's client (llhttp) reads our answers: keep-alive reuse, chunked upload, HEAD, errors", async () => {
+    const { port } = await serve(echo);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const call = (method: string, path: string, body?: string, chunked = false) =>
+      new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, method, path, agent }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (piece: string) => {
+            text += piece;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, socket: req.socket }));
+        });
+        req.on("error", reject);
+        if (chunked && body) {
+          req.write(body.slice(0, 3));
+          req.end(body.slice(3));
+        } else req.end(body);
+      });
+    try {
+      const first = await call("POST", "/one", "abc");
+      assert.deepEqual([first.status, first.body], [200, "POST /one abc"]);
+      const second = await call("POST", "/two", "chunked body", true);
+      assert.deepEqual([second.status, second.body], [200, "POST /two chunked body"]);
+      assert.equal(second.socket, first.socket, "the keep-alive connection was reused");
+      const head = await call("HEAD", "/three");
+      assert.deepEqual([head.status, head.body], [200, ""]);
+      const big = await call("POST", "/four", "z".repeat(5000));
+      assert.equal(big.status, 413);
+      const after = await call("GET", "/five");
+      assert.deepEqual([after.status, after.body], [200, "GET /five "]);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe("H1Server", () => {
+  test("close(): an idle connection closes at once; a busy one answers with connection: close, then closes", async () => {
+    let release: (() => void) | undefined;
+    const { server, port } = await serve((_req, res) => {
+      release = () => res.respond(200, [], "late");
+    });
+    const idle = new RawClient(port);
+    const busy = new RawClient(port);
+    busy.write("GET / HTTP/1.1\r\nhost: t\r\n\r\n");
+    await once(idle.socket, "connect");
+    while (!release) await new Promise((resolve) => setTimeout(resolve, 5));
+    const closed = server.close();
+    await idle.closedByServer();
+    assert.equal(busy.closed, false);
+    release();
+    const answer = await busy.answer();
+    assert.deepEqual([answer.body, answer.headers.get("connection")], ["late", "close"]);
+    await busy.closedByServer();
+    await closed;
+  });
+
+  test("close() while a body is on its way: the body is read to its end and its request answered, then the connection closes", async () => {
+    const { server, port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write("POST /up HTTP/1.1\r\nhost: t\r\ncontent-length: 6\r\n\r\nabc");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = server.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.write("def");
+    const answer = await client.answer();
+    assert.deepEqual([answer.body, answer.headers.get("connection")], ["POST /up abcdef", "close"]);
+    await client.closedByServer();
+    await closed;
+  });
+
+  test("the keep-alive timeout closes an idle connection; the headers timeout answers a slow head with 408", async () => {
+    const { port } = await serve(echo, { keepAliveTimeoutMs: 150, headersTimeoutMs: 300 });
+    const idle = new RawClient(port);
+    idle.write(post("/x", "1"));
+    await idle.answer();
+    const started = Date.now();
+    await idle.closedByServer();
+    assert.ok(Date.now() - started < 2000);
+    const slow = new RawClient(port);
+    slow.write("GET / HTTP/1.1\r\nhost:");
+    const answer = await slow.answer();
+    assert.equal(answer.status, 408);
+    assert.match(JSON.parse(answer.body).error, /did not arrive within 0.3 s \(headers timeout\)/);
+    await slow.closedByServer();
+  });
+});

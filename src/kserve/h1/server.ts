@@ -1,0 +1,83 @@
+/**
+ * @module kserve/h1/server
+ * An HTTP/1.1 server on net.Server, one H1Connection per socket (./connection),
+ * with node:http's timeouts: keep-alive (idle between requests), headers (a
+ * head must arrive within it) and request (a whole request must), checked
+ * once a second for all connections rather than a timer per socket.
+ */
+import net from "node:net";
+import { listen } from "../../core/listen.js";
+import { H1Connection, type H1ConnectionOptions } from "./connection.js";
+import { HeadError } from "./head.js";
+
+export interface H1ServerOptions extends H1ConnectionOptions {
+  /** A head must arrive within this, from its first byte. @default 66_000 */
+  headersTimeoutMs?: number;
+  /** A whole request, head and body, must arrive within this. @default 300_000, node:http's requestTimeout */
+  requestTimeoutMs?: number;
+}
+
+/** How often the timeouts are checked, at most: they fire up to this late. */
+const TIMEOUT_CHECK_MS = 1000;
+
+export class H1Server {
+  readonly #server: net.Server;
+  readonly #connections = new Set<H1Connection>();
+  readonly #options: Required<H1ServerOptions>;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: H1ServerOptions) {
+    this.#options = { headersTimeoutMs: 66_000, requestTimeoutMs: 300_000, ...options };
+    // allowHalfOpen: a client that ends its side after sending still gets its answers (H1Connection closes after).
+    this.#server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      const connection = new H1Connection(socket, this.#options);
+      this.#connections.add(connection);
+      connection.onClose = () => this.#connections.delete(connection);
+    });
+  }
+
+  /** Binds host:port; resolves with the port bound (useful with port 0). */
+  listen(host: string, port: number): Promise<number> {
+    return listen(this.#server, host, port).then((bound) => {
+      const { keepAliveTimeoutMs, headersTimeoutMs, requestTimeoutMs } = this.#options;
+      const every = Math.min(TIMEOUT_CHECK_MS, Math.max(10, Math.min(keepAliveTimeoutMs, headersTimeoutMs, requestTimeoutMs) / 4));
+      this.#timer = setInterval(() => this.#checkTimeouts(), every);
+      this.#timer.unref();
+      return bound;
+    });
+  }
+
+  /** Stops accepting; each connection answers the requests it has read, then closes. Resolves when all are closed. */
+  close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const connection of this.#connections) connection.close();
+    return closed.finally(() => clearInterval(this.#timer));
+  }
+
+  /** Destroys every connection: requests in flight are cancelled. */
+  forceClose(): void {
+    this.#server.close();
+    clearInterval(this.#timer);
+    for (const connection of this.#connections) connection.destroy();
+  }
+
+  #checkTimeouts(): void {
+    const now = performance.now();
+    const { keepAliveTimeoutMs, headersTimeoutMs, requestTimeoutMs } = this.#options;
+    for (const connection of this.#connections) {
+      const waited = now - connection.since;
+      if (connection.idle) {
+        if (waited > keepAliveTimeoutMs) connection.destroy();
+      } else if (connection.reading) {
+        const limit = connection.readingBody ? requestTimeoutMs : headersTimeoutMs;
+        if (waited > limit)
+          connection.refuse(
+            new HeadError(
+              408,
+              `the request did not arrive within ${limit / 1000} s (${connection.readingBody ? "request" : "headers"} timeout)`,
+            ),
+          );
+      }
+    }
+  }
+}
