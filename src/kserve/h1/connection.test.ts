@@ -147,6 +147,48 @@ describe("H1Connection", () => {
     client.end();
   });
 
+  test("an answer header holding a line break is refused (no header injection); the handler's error leaves the exchange open", async () => {
+    const thrown: string[] = [];
+    const { port } = await serve((req, res) => {
+      try {
+        res.respond(307, ["location", `${req.url}\r\nset-cookie: x=1`], "");
+      } catch (error) {
+        thrown.push((error as Error).message);
+        res.respond(500, [], "refused");
+      }
+    });
+    const client = new RawClient(port);
+    client.write("GET /a HTTP/1.1\r\nhost: t\r\n\r\n");
+    const answer = await client.answer();
+    assert.deepEqual([answer.status, answer.body, answer.headers.has("set-cookie")], [500, "refused", false]);
+    assert.deepEqual(thrown, ['header "location" holds a line break']);
+    client.end();
+  });
+
+  test("a head whose end arrives in a later read, after a whole request in the same read, is found", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write(`${post("/first", "1")}GET /second HTTP/1.1\r\nhost: t\r\n`);
+    assert.equal((await client.answer()).body, "POST /first 1");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.write("\r\n");
+    assert.equal((await client.answer()).body, "GET /second ");
+    client.end();
+  });
+
+  test("a handler that throws is answered 500 and the connection serves the next request", async () => {
+    const { port } = await serve((req, res) => {
+      if (req.url === "/throw") throw new Error("boom");
+      res.respond(200, [], "fine");
+    });
+    const client = new RawClient(port);
+    client.write("GET /throw HTTP/1.1\r\nhost: t\r\n\r\nGET /ok HTTP/1.1\r\nhost: t\r\n\r\n");
+    const failed = await client.answer();
+    assert.deepEqual([failed.status, JSON.parse(failed.body)], [500, { error: "request handler failed: Error: boom" }]);
+    assert.equal((await client.answer()).body, "fine");
+    client.end();
+  });
+
   test("a request split a byte at a time, and a chunked body, are read whole", async () => {
     const { port } = await serve(echo);
     const client = new RawClient(port);
@@ -185,6 +227,22 @@ describe("H1Connection", () => {
     assert.equal((await client.answer()).body, "POST /after yes");
     assert.equal(client.closed, false);
     client.end();
+  });
+
+  test("a chunked body far over the limit, in one read with more chunks after it, is refused and the connection closed", async () => {
+    const { port } = await serve(echo, { maxBodyBytes: 1024 });
+    const client = new RawClient(port);
+    // The limit plus its 16 MiB slack is crossed in the chunk's last bytes, so the read that crosses it also holds
+    // the chunks after it, which the decoder hands over after the body was given up on.
+    const chunk = "z".repeat(1024 + 16 * 1024 * 1024 + 10);
+    const after = "5\r\nabcde\r\n".repeat(100);
+    client.write(
+      `POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n${after}0\r\n\r\n`,
+    );
+    const answer = await client.answer();
+    assert.equal(answer.headers.get("x-code"), "RESOURCE_EXHAUSTED");
+    assert.equal(answer.headers.get("connection"), "close");
+    await client.closedByServer();
   });
 
   test("a body far over the limit is refused at once, with connection: close, and the connection is closed", async () => {

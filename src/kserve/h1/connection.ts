@@ -178,9 +178,14 @@ class Exchange implements H1Request, H1Response {
     if (this.wire !== undefined || this.#ended) return;
     const length = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
     let head = `HTTP/1.1 ${status} ${REASONS[status] ?? "Unknown"}\r\ncontent-length: ${length}\r\n`;
-    for (let i = 0; i + 1 < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const field = `${headers[i]}: ${headers[i + 1]}`;
+      // A CR or LF would let a value (say, a redirect's location) write headers of its own: refused, as node:http does.
+      if (LINE_BREAK.test(field)) throw new Error(`header ${JSON.stringify(headers[i])} holds a line break`);
+      head += `${field}\r\n`;
+    }
     head += `date: ${httpDate()}\r\n`;
-    // The connection header is written when the answer leaves (H1Connection.#answered): a later request may close it.
+    // The connection header is written when the answer leaves (H1Connection.answered): a later request may close it.
     // A HEAD answer states the length of the body a GET would get, and sends none (RFC 9110 section 9.3.2).
     this.wire = this.method === "HEAD" || length === 0 ? [head] : [head, body];
     this.#chunks = [];
@@ -220,6 +225,7 @@ class Exchange implements H1Request, H1Response {
 }
 
 const EMPTY = Buffer.alloc(0);
+const LINE_BREAK = /[\r\n]/;
 
 /** How the body of the request being read is framed, and how much of it is left. */
 interface BodyReader {
@@ -237,7 +243,7 @@ export class H1Connection {
   readonly #queue: Exchange[] = [];
   /** Bytes read and not yet parsed. */
   #pending: Buffer | undefined;
-  /** How far #pending was searched for the head's end, so a head sent a byte at a time is not searched again from 0. */
+  /** How many bytes of #pending were searched for the head's end, so a head sent a byte at a time is not searched again. */
   #scanned = 0;
   #body: BodyReader | undefined;
   #out: Array<string | Uint8Array> = [];
@@ -341,10 +347,11 @@ export class H1Connection {
         if (this.#queue.length >= MAX_PIPELINED || this.#paused) break;
         // RFC 9112 section 2.2: empty lines before a request line are ignored.
         while (pos + 1 < buffer.length && buffer[pos] === 0x0d && buffer[pos + 1] === 0x0a) pos += 2;
-        const end = buffer.indexOf(HEAD_END, Math.max(pos, this.#scanned - 3));
+        // A partial head is always at the start of #pending, and its first #scanned bytes were searched already.
+        const end = buffer.indexOf(HEAD_END, pos === 0 ? Math.max(0, this.#scanned - 3) : pos);
         if (end === -1) {
           if (buffer.length - pos > MAX_HEAD_BYTES) throw new HeadError(431, `the request head is over ${MAX_HEAD_BYTES} bytes`);
-          this.#scanned = buffer.length;
+          this.#scanned = buffer.length - pos;
           break;
         }
         this.#scanned = 0;
@@ -377,12 +384,12 @@ export class H1Connection {
       this.#body = {
         exchange,
         remaining: length ?? 0,
-        chunked: length === undefined ? new ChunkedDecoder((bytes) => this.#bodyBytes(bytes)) : undefined,
+        chunked: length === undefined ? new ChunkedDecoder((bytes) => this.#bodyBytes(exchange, bytes)) : undefined,
       };
       if (length !== undefined && length > maxBodyBytes) {
-        exchange.bodyFailed(this.#tooLarge(length));
         // Reading past a huge body costs more than a new connection: answer, then close.
         if (length > maxBodyBytes + DRAIN_SLACK) this.#closeAfterBody(exchange);
+        exchange.bodyFailed(this.#tooLarge(length));
       } else if (head.expectContinue && this.#queue.length === 1) {
         // Only when no earlier answer is due, and queued behind any already made: an interim answer must not
         // overtake the final answer of an earlier request.
@@ -391,7 +398,13 @@ export class H1Connection {
     } else {
       exchange.bodyEnded();
     }
-    this.#options.onRequest(exchange, exchange);
+    try {
+      this.#options.onRequest(exchange, exchange);
+    } catch (error) {
+      // A throwing handler must not take the connection (or, from a socket event, the process) down with it.
+      if (!exchange.responded)
+        exchange.respond(500, ["content-type", "application/json"], JSON.stringify({ error: `request handler failed: ${String(error)}` }));
+    }
   }
 
   /** Reads body bytes from buffer[pos...]; returns how many it used. */
@@ -403,7 +416,7 @@ export class H1Connection {
       if (!body.chunked.done) return used;
     } else {
       used = Math.min(body.remaining, buffer.length - pos);
-      this.#bodyBytes(buffer.subarray(pos, pos + used));
+      this.#bodyBytes(body.exchange, buffer.subarray(pos, pos + used));
       body.remaining -= used;
       if (body.remaining > 0) return used;
     }
@@ -416,14 +429,16 @@ export class H1Connection {
     return used;
   }
 
-  #bodyBytes(bytes: Buffer): void {
-    const exchange = (this.#body as BodyReader).exchange;
+  #bodyBytes(exchange: Exchange, bytes: Buffer): void {
+    // Past a body given up on (#closeAfterBody), the decoder may still hand over the rest of the buffer it has.
+    if (this.#body?.exchange !== exchange) return;
     const limit = this.#options.maxBodyBytes;
     exchange.addBody(bytes, limit);
     if (exchange.bodySize > limit + DRAIN_SLACK) {
-      // A chunked body far over the limit: say so now, and read no further.
-      exchange.bodyFailed(this.#tooLarge(exchange.bodySize));
+      // A chunked body far over the limit: read no further, and say so now (closing first: a reader waiting for
+      // the body answers at once, and that answer must carry `connection: close`).
       this.#closeAfterBody(exchange);
+      exchange.bodyFailed(this.#tooLarge(exchange.bodySize));
     }
   }
 
