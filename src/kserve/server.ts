@@ -96,9 +96,7 @@ export class KServeServer {
     Pick<KServeServerOptions, "renderMetrics"> & { log: Logger };
   readonly #server: H1Server;
   readonly #routes: Route[];
-  #inFlight = 0;
   #draining = false;
-  #idle: (() => void) | undefined;
   #port: number | undefined;
 
   constructor(runtime: Runtime, options: KServeServerOptions) {
@@ -174,26 +172,16 @@ export class KServeServer {
     });
   }
 
-  /** Stops accepting, lets requests in flight finish (up to graceMs), then closes every connection. */
+  /**
+   * Stops accepting; each connection answers what it has read (the last
+   * answer with `connection: close`) and closes once that answer is written.
+   * After graceMs, closes what is left.
+   */
   close(graceMs = 30_000): Promise<void> {
     this.#draining = true;
-    return new Promise((resolve) => {
-      // Idle connections close now; busy ones after answering what they have read.
-      void this.#server.close().then(() => resolve());
-      const done = () => {
-        this.#server.forceClose();
-        resolve();
-      };
-      if (this.#inFlight === 0) done();
-      else {
-        const timer = setTimeout(done, graceMs);
-        timer.unref();
-        this.#idle = () => {
-          clearTimeout(timer);
-          done();
-        };
-      }
-    });
+    const timer = setTimeout(() => this.#server.forceClose(), graceMs);
+    timer.unref();
+    return this.#server.close().finally(() => clearTimeout(timer));
   }
 
   forceClose(): void {
@@ -201,13 +189,8 @@ export class KServeServer {
   }
 
   #handle(req: H1Request, res: H1Response): void {
-    this.#inFlight++;
     // While draining, tell keep-alive clients to go elsewhere after this answer.
     if (this.#draining) res.closeAfter();
-    res.onDone(() => {
-      this.#inFlight--;
-      if (this.#inFlight === 0) this.#idle?.();
-    });
     const url = req.url;
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);

@@ -4,7 +4,7 @@
  * failed), while an answered request never aborts anything.
  */
 import assert from "node:assert/strict";
-import { request } from "node:http";
+import { Agent, request } from "node:http";
 import { after, before, describe, test } from "node:test";
 import type { RunningServer } from "../../src/server/serve.js";
 import { fixture, startInProcess } from "../helpers/server.js";
@@ -44,5 +44,33 @@ describe("KServe: a client that leaves cancels its predict", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(items("ok"), 1);
     assert.equal(items("failed"), 1, "unchanged");
+  });
+});
+
+describe("KServe: a drain lets a predict in flight finish", () => {
+  test("shutdown during a 300 ms predict: the answer is 200 with connection: close, new connections are refused, then the drain ends", async () => {
+    const server = await startInProcess(fixture("slow.ts"), { interface: "kserve" });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const body = JSON.stringify({ instances: [{ sleep: Buffer.from("300").toString("base64") }] });
+      const answer = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        // A keep-alive agent: the request does not ask for the connection to close, so `connection: close` is the drain's.
+        const req = request({ host: "127.0.0.1", port: server.httpPort, path: "/v1/models/slow:predict", method: "POST", agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const drained = server.shutdown("test");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await assert.rejects(fetch(`http://127.0.0.1:${server.httpPort}/v2/health/live`), "the listener is closed");
+      assert.deepEqual(await answer, { status: 200, connection: "close" });
+      await drained;
+    } finally {
+      agent.destroy();
+      server.forceClose();
+    }
   });
 });

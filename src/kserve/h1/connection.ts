@@ -45,8 +45,6 @@ export interface H1Response {
   closeAfter(): void;
   /** Aborted when the connection is lost before the answer was written. Its signal is made only if read. */
   readonly cancellation: LazyAbortSource;
-  /** Calls `listener` once, when the answer has been written or the connection is lost. */
-  onDone(listener: () => void): void;
 }
 
 export interface H1ConnectionOptions {
@@ -120,7 +118,6 @@ class Exchange implements H1Request, H1Response {
   #bodyError: ChassisError | undefined;
   #bodyDone = false;
   #reader: ((error: ChassisError | undefined, body: Buffer) => void) | undefined;
-  #onDone: Array<() => void> | undefined;
   #ended = false;
 
   constructor(connection: H1Connection, head: RequestHead) {
@@ -204,12 +201,6 @@ class Exchange implements H1Request, H1Response {
     this.closing = true;
   }
 
-  onDone(listener: () => void): void {
-    if (this.#ended) listener();
-    else if (this.#onDone) this.#onDone.push(listener);
-    else this.#onDone = [listener];
-  }
-
   /** Written (`delivered`), or dropped with the connection: ends the exchange once. */
   end(delivered: boolean): void {
     if (this.#ended) return;
@@ -218,9 +209,6 @@ class Exchange implements H1Request, H1Response {
       this.cancellation.abort();
       this.bodyFailed(new ChassisError(Code.CANCELLED, "the client closed the connection before the request was answered"));
     }
-    const listeners = this.#onDone;
-    this.#onDone = undefined;
-    if (listeners) for (const listener of listeners) listener();
   }
 }
 
