@@ -8,6 +8,7 @@ import { once } from "node:events";
 import http from "node:http";
 import net from "node:net";
 import { after, describe, test } from "node:test";
+import { seededRandom } from "../../../test/helpers/random.js";
 import { Code } from "../../core/code.js";
 import type { ChassisError } from "../../core/error.js";
 import type { H1Request, H1Response } from "./connection.js";
@@ -187,6 +188,47 @@ describe("H1Connection", () => {
     assert.deepEqual([failed.status, JSON.parse(failed.body)], [500, { error: "request handler failed: Error: boom" }]);
     assert.equal((await client.answer()).body, "fine");
     client.end();
+  });
+
+  test("random pipelined requests, cut into random reads, are all answered, in order, with their bodies (seeded)", async () => {
+    const { port } = await serve(echo, { maxBodyBytes: 64 * 1024 });
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const random = seededRandom(seed);
+      const pick = (n: number) => Math.floor(random() * n);
+      let wire = "";
+      const expected: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const body = "b".repeat(pick(3) === 0 ? 0 : pick(5000));
+        const extra = "x-pad: ".concat("p".repeat(pick(300)), "\r\n").repeat(pick(4));
+        const leading = pick(5) === 0 ? "\r\n" : "";
+        if (body === "") {
+          wire += `${leading}GET /${seed}/${i} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
+          expected.push(`GET /${seed}/${i} `);
+        } else if (pick(2) === 0) {
+          wire += `${leading}POST /${seed}/${i} HTTP/1.1\r\nhost: t\r\n${extra}Content-Length: ${body.length}\r\n\r\n${body}`;
+          expected.push(`POST /${seed}/${i} ${body}`);
+        } else {
+          let chunks = "";
+          for (let at = 0; at < body.length; ) {
+            const size = Math.min(body.length - at, 1 + pick(2000));
+            chunks += `${size.toString(16)}${pick(4) === 0 ? ";ext=1" : ""}\r\n${body.slice(at, at + size)}\r\n`;
+            at += size;
+          }
+          wire += `${leading}POST /${seed}/${i} HTTP/1.1\r\nhost: t\r\n${extra}transfer-encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`;
+          expected.push(`POST /${seed}/${i} ${body}`);
+        }
+      }
+      const client = new RawClient(port);
+      const bytes = Buffer.from(wire, "latin1");
+      for (let at = 0; at < bytes.length; ) {
+        const size = 1 + pick(pick(2) === 0 ? 16 : 4000);
+        client.socket.write(bytes.subarray(at, at + size));
+        at += size;
+        if (pick(4) === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      for (const body of expected) assert.equal((await client.answer()).body, body, `seed ${seed}`);
+      client.end();
+    }
   });
 
   test("a request split a byte at a time, and a chunked body, are read whole", async () => {
