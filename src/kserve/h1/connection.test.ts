@@ -310,6 +310,17 @@ describe("H1Connection", () => {
     await client.closedByServer();
   });
 
+  test("bad chunk framing is that request's own answer: 400 naming it, then the connection closes", async () => {
+    const { port } = await serve(echo);
+    const client = new RawClient(port);
+    client.write(`${post("/ok", "1")}POST /bad HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n`);
+    assert.equal((await client.answer()).body, "POST /ok 1");
+    const bad = await client.answer();
+    assert.deepEqual([bad.status, bad.headers.get("connection")], [400, "close"]);
+    assert.deepEqual(JSON.parse(bad.body), { error: 'malformed chunk size "zz"; expected hexadecimal digits' });
+    await client.closedByServer();
+  });
+
   test("a head over 16 KiB is 431", async () => {
     const { port } = await serve(echo);
     const client = new RawClient(port);
@@ -486,5 +497,24 @@ describe("H1Server", () => {
     assert.equal(answer.status, 408);
     assert.match(JSON.parse(answer.body).error, /did not arrive within 0.3 s \(headers timeout\)/);
     await slow.closedByServer();
+  });
+
+  test("the request timeout answers a body that stops arriving with 408, and its reader is told CANCELLED", async () => {
+    let bodyError: ChassisError | undefined;
+    const { port } = await serve(
+      (req, res) =>
+        req.readBody((error) => {
+          bodyError = error;
+          if (!error) res.respond(200, [], "unexpected");
+        }),
+      { requestTimeoutMs: 300 },
+    );
+    const client = new RawClient(port);
+    client.write("POST /slow HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\nabc");
+    const answer = await client.answer();
+    assert.equal(answer.status, 408);
+    assert.match(JSON.parse(answer.body).error, /did not arrive within 0.3 s \(request timeout\)/);
+    assert.equal(bodyError?.code, Code.CANCELLED);
+    await client.closedByServer();
   });
 });

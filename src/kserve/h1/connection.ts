@@ -290,18 +290,31 @@ export class H1Connection {
     this.onClose?.();
   }
 
-  /** Refuses what could not be read (bad head, timeout) with an error body, after the answers before it, then closes. */
+  /**
+   * Refuses what could not be read (a bad head or chunk, a timeout) with a
+   * JSON error body, after the answers due before it, then closes. A request
+   * whose body was being read gets the refusal as its own answer.
+   */
   refuse(error: HeadError): void {
     if (this.#closing || this.#dead) return;
     this.#closing = true;
     this.#pending = undefined;
-    this.#body?.exchange.bodyFailed(new ChassisError(Code.CANCELLED, error.message));
-    this.#body = undefined;
     this.#socket.pause();
+    const reading = this.#body?.exchange;
+    this.#body = undefined;
+    const answer = JSON.stringify({ error: error.message });
+    if (reading) {
+      reading.closing = true;
+      // Answered first, so that the handler, told CANCELLED next, cannot answer in its place.
+      reading.respond(error.status, ["content-type", "application/json"], answer);
+      reading.bodyFailed(new ChassisError(Code.CANCELLED, error.message));
+      if (this.#queue.length === 0 && !this.#flushScheduled) this.#endSocket();
+      return;
+    }
     const refusal = new Exchange(this, REFUSED_HEAD);
     refusal.closing = true;
     this.#queue.push(refusal);
-    refusal.respond(error.status, ["content-type", "application/json"], JSON.stringify({ error: error.message }));
+    refusal.respond(error.status, ["content-type", "application/json"], answer);
   }
 
   #onData(chunk: Buffer): void {
