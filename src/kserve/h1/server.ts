@@ -3,7 +3,8 @@
  * An HTTP/1.1 server on net.Server, one H1Connection per socket (./connection),
  * with node:http's timeouts: keep-alive (idle between requests), headers (a
  * head must arrive within it) and request (a whole request must), checked
- * once a second for all connections rather than a timer per socket.
+ * for all connections by one interval timer (once a second, or a quarter of
+ * the shortest timeout) rather than a timer per socket.
  */
 import net from "node:net";
 import { listen } from "../../core/listen.js";
@@ -28,7 +29,8 @@ export class H1Server {
 
   constructor(options: H1ServerOptions) {
     this.#options = { headersTimeoutMs: 66_000, requestTimeoutMs: 300_000, ...options };
-    // allowHalfOpen: a client that ends its side after sending still gets its answers (H1Connection closes after).
+    // allowHalfOpen: otherwise net ends our side as soon as the client ends its own, before answers already made
+    // are written; H1Connection decides what a client's end means (it cancels what is unanswered, as node:http).
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => {
       const connection = new H1Connection(socket, this.#options);
       this.#connections.add(connection);
