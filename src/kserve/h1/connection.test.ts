@@ -411,6 +411,32 @@ describe("H1Connection", () => {
     client.end();
   });
 
+  test("past 16 MiB of bodies waiting for answers, no new request is read until answers leave", async () => {
+    const waiting: Array<() => void> = [];
+    const { port } = await serve(
+      (req, res) => req.readBody((_error, body) => waiting.push(() => res.respond(200, [], `${req.url} ${body.length}`))),
+      { maxBodyBytes: 10 * 1024 * 1024 },
+    );
+    const client = new RawClient(port);
+    const body = "q".repeat(9 * 1024 * 1024);
+    client.write(post("/1", body) + post("/2", body) + post("/3", body) + post("/4", "small"));
+    while (waiting.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const read = waiting.length;
+    assert.equal(read, 2, "two 9 MiB bodies (18 MiB) held: the third request waits");
+    waiting.splice(0, 1)[0]?.();
+    assert.equal((await client.answer()).body, `/1 ${body.length}`);
+    // /2 still waits; /3 was read once /1 left.
+    while (waiting.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const answer of waiting.splice(0)) answer();
+    assert.equal((await client.answer()).body, `/2 ${body.length}`);
+    assert.equal((await client.answer()).body, `/3 ${body.length}`);
+    while (waiting.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    waiting.splice(0)[0]?.();
+    assert.equal((await client.answer()).body, "/4 5");
+    client.end();
+  });
+
   test("node:http's client (llhttp) reads our answers: keep-alive reuse, chunked upload, HEAD, errors", async () => {
     const { port } = await serve(echo);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -61,6 +61,12 @@ export interface H1ConnectionOptions {
 export const MAX_HEAD_BYTES = 16 * 1024;
 /** Requests one connection may have waiting for answers; beyond, reading stops until answers leave. */
 const MAX_PIPELINED = 128;
+/**
+ * Body bytes the unanswered requests of one connection may hold before it
+ * reads no new request (at least one whole body at the limit): pipelining must
+ * not let one client hold 128 bodies.
+ */
+const MIN_HELD_BYTES = 16 * 1024 * 1024;
 /** Past this many bytes beyond the body limit, stop reading past an oversized body and close after the answer. */
 export const DRAIN_SLACK = 16 * 1024 * 1024;
 /** Past this much unsent output, stop reading requests until the client has read some. */
@@ -160,6 +166,11 @@ class Exchange implements H1Request, H1Response {
 
   get bodySize(): number {
     return this.#size;
+  }
+
+  /** Body bytes this request holds until it is answered: its whole body once read (0 over the limit or after). */
+  get heldBytes(): number {
+    return this.#bodyDone && this.wire === undefined ? this.#size : 0;
   }
 
   #deliver(): void {
@@ -345,7 +356,7 @@ export class H1Connection {
           pos += this.#readBody(buffer, pos);
           continue;
         }
-        if (this.#queue.length >= MAX_PIPELINED || this.#paused) break;
+        if (this.#full || this.#paused) break;
         // RFC 9112 section 2.2: empty lines before a request line are ignored.
         while (pos + 1 < buffer.length && buffer[pos] === 0x0d && buffer[pos + 1] === 0x0a) pos += 2;
         // A partial head is always at the start of #pending, and its first #scanned bytes were searched already.
@@ -372,7 +383,17 @@ export class H1Connection {
     }
     this.#pending = pos >= buffer.length ? undefined : buffer.subarray(pos);
     if (this.#pending && this.#body === undefined && pos > 0) this.since = performance.now();
-    if (this.#pending && (this.#queue.length >= MAX_PIPELINED || this.#paused)) this.#pause();
+    if (this.#pending && (this.#full || this.#paused)) this.#pause();
+  }
+
+  /** Enough requests (or body bytes) wait for answers: no new request is read until some leave. */
+  get #full(): boolean {
+    const queue = this.#queue;
+    if (queue.length >= MAX_PIPELINED) return true;
+    if (queue.length < 2) return false;
+    let held = 0;
+    for (const exchange of queue) held += exchange.heldBytes;
+    return held > Math.max(MIN_HELD_BYTES, this.#options.maxBodyBytes);
   }
 
   /** A head was read: the exchange starts, and the handler sees it now; its body, if any, is read next. */
@@ -538,7 +559,7 @@ export class H1Connection {
   /** Reads again once the answers waiting are few enough and the socket's buffer has drained. */
   #resumeIfRoom(): void {
     if (!this.#paused || this.#closing || this.#dead) return;
-    if (this.#queue.length >= MAX_PIPELINED || this.#socket.writableLength > OUTPUT_HIGH_WATER) return;
+    if (this.#full || this.#socket.writableLength > OUTPUT_HIGH_WATER) return;
     this.#paused = false;
     this.#socket.resume();
     this.#parse();
