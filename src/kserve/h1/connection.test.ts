@@ -495,6 +495,21 @@ describe("H1Server", () => {
     await closed;
   });
 
+  test("close() in the same tick as an answer: the answer is written, then the connection closes", async () => {
+    const holder: { server?: H1Server; closed?: Promise<void> } = {};
+    const { server, port } = await serve((_req, res) => {
+      res.respond(200, [], "just in time");
+      holder.closed = holder.server?.close();
+    });
+    holder.server = server;
+    const client = new RawClient(port);
+    client.write("GET / HTTP/1.1\r\nhost: t\r\n\r\n");
+    // The answer was made before close(), so it went out as keep-alive; the connection closes right after it.
+    assert.equal((await client.answer()).body, "just in time");
+    await client.closedByServer();
+    await holder.closed;
+  });
+
   test("close() while a body is on its way: the body is read to its end and its request answered, then the connection closes", async () => {
     const { server, port } = await serve(echo);
     const client = new RawClient(port);

@@ -288,7 +288,7 @@ export class H1Connection {
   close(): void {
     this.#closing = true;
     this.#pending = undefined;
-    if (this.#queue.length === 0 && this.#body === undefined) this.#endSocket();
+    this.#endIfDone();
   }
 
   destroy(): void {
@@ -319,7 +319,7 @@ export class H1Connection {
       // Answered first, so that the handler, told CANCELLED next, cannot answer in its place.
       reading.respond(error.status, ["content-type", "application/json"], answer);
       reading.bodyFailed(new ChassisError(Code.CANCELLED, error.message));
-      if (this.#queue.length === 0 && !this.#flushScheduled) this.#endSocket();
+      this.#endIfDone();
       return;
     }
     const refusal = new Exchange(this, REFUSED_HEAD);
@@ -343,7 +343,7 @@ export class H1Connection {
     this.#pending = undefined;
     this.#body = undefined;
     for (const exchange of this.#queue.splice(0)) exchange.end(false);
-    if (!this.#flushScheduled) this.#endSocket();
+    this.#endIfDone();
   }
 
   #parse(): void {
@@ -446,8 +446,8 @@ export class H1Connection {
     const { exchange } = body;
     if (exchange.bodySize > this.#options.maxBodyBytes) exchange.bodyFailed(this.#tooLarge(exchange.bodySize));
     else exchange.bodyEnded();
-    // Closing, and this request was answered before its body ended: nothing is left to answer.
-    if (this.#closing && this.#queue.length === 0 && !this.#flushScheduled) this.#endSocket();
+    // Closing, and this request was answered before its body ended: nothing may be left to answer.
+    this.#endIfDone();
     return used;
   }
 
@@ -536,18 +536,22 @@ export class H1Connection {
       }
     }
     for (const exchange of written) exchange.end(true);
-    if (this.#closing && this.#queue.length === 0 && this.#body === undefined) {
-      this.#endSocket();
-      return;
-    }
+    if (this.#endIfDone()) return;
     if (socket.writableLength > OUTPUT_HIGH_WATER) this.#pause();
     else this.#resumeIfRoom();
   }
 
-  #endSocket(): void {
-    if (this.#dead) return;
-    // Ends our side once the answers are flushed, then destroys the socket.
+  /**
+   * Closing, with nothing left to answer, read or write: ends our side, then
+   * destroys the socket once that is flushed. The one place that decides it,
+   * so no path ends the socket while answers still wait for the next flush
+   * (they would be written after the end, and lost). True if it ended.
+   */
+  #endIfDone(): boolean {
+    if (!this.#closing || this.#dead || this.#socket.writableEnded) return false;
+    if (this.#queue.length > 0 || this.#body !== undefined || this.#flushScheduled) return false;
     this.#socket.destroySoon();
+    return true;
   }
 
   #pause(): void {
