@@ -96,7 +96,6 @@ export class KServeServer {
     Pick<KServeServerOptions, "renderMetrics"> & { log: Logger };
   readonly #server: H1Server;
   readonly #routes: Route[];
-  #draining = false;
   #port: number | undefined;
 
   constructor(runtime: Runtime, options: KServeServerOptions) {
@@ -178,7 +177,6 @@ export class KServeServer {
    * After graceMs, closes what is left.
    */
   close(graceMs = 30_000): Promise<void> {
-    this.#draining = true;
     const timer = setTimeout(() => this.#server.forceClose(), graceMs);
     timer.unref();
     return this.#server.close().finally(() => clearTimeout(timer));
@@ -189,8 +187,6 @@ export class KServeServer {
   }
 
   #handle(req: H1Request, res: H1Response): void {
-    // While draining, tell keep-alive clients to go elsewhere after this answer.
-    if (this.#draining) res.closeAfter();
     const url = req.url;
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);

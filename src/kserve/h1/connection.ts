@@ -41,8 +41,6 @@ export interface H1Response {
   respond(status: number, headers: ReadonlyArray<string>, body: string | Uint8Array): void;
   /** True once respond was called. */
   readonly responded: boolean;
-  /** Closes the connection after this answer (`connection: close`). */
-  closeAfter(): void;
   /** Aborted when the connection is lost before the answer was written. Its signal is made only if read. */
   readonly cancellation: LazyAbortSource;
 }
@@ -206,10 +204,6 @@ class Exchange implements H1Request, H1Response {
     return this.#minor === 0
       ? `connection: keep-alive\r\nkeep-alive: timeout=${keepAliveSeconds}\r\n\r\n`
       : `keep-alive: timeout=${keepAliveSeconds}\r\n\r\n`;
-  }
-
-  closeAfter(): void {
-    this.closing = true;
   }
 
   /** Written (`delivered`), or dropped with the connection: ends the exchange once. */
