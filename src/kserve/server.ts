@@ -177,9 +177,7 @@ export class KServeServer {
    * After graceMs, closes what is left.
    */
   close(graceMs = 30_000): Promise<void> {
-    const timer = setTimeout(() => this.#server.forceClose(), graceMs);
-    timer.unref();
-    return this.#server.close().finally(() => clearTimeout(timer));
+    return this.#server.close(graceMs);
   }
 
   forceClose(): void {

@@ -485,7 +485,7 @@ describe("H1Server", () => {
     busy.write("GET / HTTP/1.1\r\nhost: t\r\n\r\n");
     await once(idle.socket, "connect");
     while (!release) await new Promise((resolve) => setTimeout(resolve, 5));
-    const closed = server.close();
+    const closed = server.close(30_000);
     await idle.closedByServer();
     assert.equal(busy.closed, false);
     release();
@@ -495,11 +495,28 @@ describe("H1Server", () => {
     await closed;
   });
 
+  test("close(graceMs): a request still unanswered when the grace ends is cancelled and its connection destroyed", async () => {
+    let cancelled = false;
+    const { server, port } = await serve((_req, res) => {
+      res.cancellation.onAbort(() => {
+        cancelled = true;
+      });
+    });
+    const client = new RawClient(port);
+    client.write("GET /never HTTP/1.1\r\nhost: t\r\n\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const started = Date.now();
+    await server.close(100);
+    assert.ok(Date.now() - started >= 90, "close waited for the grace");
+    await client.closedByServer();
+    assert.equal(cancelled, true);
+  });
+
   test("close() in the same tick as an answer: the answer is written, then the connection closes", async () => {
     const holder: { server?: H1Server; closed?: Promise<void> } = {};
     const { server, port } = await serve((_req, res) => {
       res.respond(200, [], "just in time");
-      holder.closed = holder.server?.close();
+      holder.closed = holder.server?.close(30_000);
     });
     holder.server = server;
     const client = new RawClient(port);
@@ -515,7 +532,7 @@ describe("H1Server", () => {
     const client = new RawClient(port);
     client.write("POST /up HTTP/1.1\r\nhost: t\r\ncontent-length: 6\r\n\r\nabc");
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const closed = server.close();
+    const closed = server.close(30_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     client.write("def");
     const answer = await client.answer();

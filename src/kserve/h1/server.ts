@@ -49,11 +49,20 @@ export class H1Server {
     });
   }
 
-  /** Stops accepting; each connection answers the requests it has read, then closes. Resolves when all are closed. */
-  close(): Promise<void> {
+  /**
+   * Stops accepting; each connection answers the requests it has read (the
+   * last answer with `connection: close`), then closes. After graceMs,
+   * destroys what is left, as GrpcServer.close. Resolves when all are closed.
+   */
+  close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const connection of this.#connections) connection.close();
-    return closed.finally(() => clearInterval(this.#timer));
+    const force = setTimeout(() => this.forceClose(), graceMs);
+    force.unref();
+    return closed.finally(() => {
+      clearTimeout(force);
+      clearInterval(this.#timer);
+    });
   }
 
   /** Destroys every connection: requests in flight are cancelled. */
