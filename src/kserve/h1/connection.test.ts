@@ -116,10 +116,9 @@ class RawClient {
     return { status, headers, body };
   }
 
-  async closedByServer(): Promise<void> {
-    await this.#until(() => false || this.#closed, "the server to close").catch((error: Error) => {
-      if (!this.#closed) throw error;
-    });
+  /** Resolves once the server has closed the connection; #until checks `closed` before it would throw for it. */
+  closedByServer(): Promise<void> {
+    return this.#until(() => this.#closed, "the server to close");
   }
 
   end(): void {
