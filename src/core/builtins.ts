@@ -9,10 +9,17 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 
+// Kept once loaded: require() looks a built-in up again on every call (~0.2 µs), and cryptoModule() is called
+// for every v2 answer without an id.
+let zlib: typeof import("node:zlib") | undefined;
+let crypto: typeof import("node:crypto") | undefined;
+
 export function zlibModule(): typeof import("node:zlib") {
-  return require("node:zlib") as typeof import("node:zlib");
+  zlib ??= require("node:zlib") as typeof import("node:zlib");
+  return zlib;
 }
 
 export function cryptoModule(): typeof import("node:crypto") {
-  return require("node:crypto") as typeof import("node:crypto");
+  crypto ??= require("node:crypto") as typeof import("node:crypto");
+  return crypto;
 }
