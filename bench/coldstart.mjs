@@ -6,7 +6,7 @@
  * Runs, then N KServe v1 predicts). See bench/README.md.
  *
  *   node bench/coldstart.mjs [--models digits,echo] [--runs 7] [--n N] [--skip-load] [--wait-idle 30]
- *                            [--cli FILE] [--models-dir DIR]
+ *                            [--cli FILE] [--models-dir DIR] [--json FILE]
  *
  * --cli FILE runs another entry than bin/chassis.js, e.g. the bundled CLI of
  * an image (`/app/node_modules/chassis-ts/cli.mjs` copied out of one), and
@@ -18,6 +18,7 @@
  * For scale it also times `node -e 0` and the node:http2 baseline server
  * (bench/baseline.mjs) to its first answer. All on 127.0.0.1.
  */
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -58,6 +59,8 @@ if (args.cli || modelsDir) console.log(`# cli: ${cli}${modelsDir ? `, models fro
 await reportIdle(Number(args["wait-idle"] ?? 30), info.nproc);
 const tmp = tempDir();
 let failed = 0;
+/** What --json FILE gets: the figures of each line printed. */
+const summary = { machine: info, runs, bare: undefined, baseline: undefined, models: {} };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
@@ -70,6 +73,7 @@ try {
     if (r.code !== 0) throw new Error("node -e 0 failed");
     bare.push(performance.now() - t0);
   }
+  summary.bare = { medianMs: median(bare), minMs: Math.min(...bare), maxMs: Math.max(...bare) };
   console.log(`node -e 0 (spawn to exit): median ${median(bare).toFixed(0)} ms (${range(bare)}) of ${runs}`);
   const cannedFile = writeTemp(
     tmp.dir,
@@ -91,6 +95,7 @@ try {
       await proc.stop();
     }
   }
+  summary.baseline = { medianMs: median(base), minMs: Math.min(...base), maxMs: Math.max(...base) };
   console.log(`node:http2 baseline (spawn to first gRPC answer): median ${median(base).toFixed(0)} ms (${range(base)}) of ${runs}`);
 
   for (const model of models) {
@@ -143,6 +148,14 @@ try {
       }
     }
     if (times.length === 0) continue;
+    summary.models[model] = {
+      starts: times.length,
+      medianMs: median(times),
+      minMs: Math.min(...times),
+      maxMs: Math.max(...times),
+      rssAtStatusMiB: median(rssReady),
+      after: after && { summary: after.summary, rssMiB: after.rss, hwmMiB: after.hwm, ok: after.ok },
+    };
     console.log(
       `coldstart ${model}: spawn to first OK Status median ${median(times).toFixed(0)} ms (${range(times)}) of ${times.length}; ` +
         `"listening" line seen at median ${listens.length ? median(listens).toFixed(0) : "?"} ms; ` +
@@ -161,6 +174,7 @@ try {
 } finally {
   tmp.remove();
 }
+if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...summary, failed }, null, 2)}\n`);
 process.exitCode = failed ? 1 : 0;
 
 /** Polls Status until check(response) returns null; a refused connection is retried after 2 ms. */

@@ -124,6 +124,8 @@ let companion;
 let baseline;
 let failed = 0;
 const results = [];
+/** --workers, --predict-threads, --batching-ab: each configuration's chassis-ts runs against the companion's. */
+const comparisons = [];
 try {
   chassis = await startChassis(caseInfo.dir, {
     nodeFlags: profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [],
@@ -244,11 +246,14 @@ try {
       if (companion) {
         // Round by round, the chassis-ts runs against the companion run just before them.
         const [other, ours] = [samplesOf.get(servers[1].label), samplesOf.get(servers[2].label)];
+        const comparison = { protocol, model, c: config.c, m: config.m, server: servers[2].label, versus: servers[1].label };
         const compare = (what, ratioOf) => {
           const ratios = ours.map((s, i) => ratioOf(s, other[i]));
+          comparison[what] = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
           const range = runs > 1 ? ` (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` : "";
           return `${what} ${median(ratios).toFixed(2)}${range}`;
         };
+        comparisons.push(comparison);
         console.log(
           `# ${protocol} ${config.c}x${config.m}: ${servers[2].label} / ${servers[1].label}: ` +
             [
@@ -273,7 +278,10 @@ try {
     );
   }
   if (args.json)
-    writeFileSync(args.json, `${JSON.stringify({ machine: info, model, n, latencyN, duration, runs, restTool, results }, null, 2)}\n`);
+    writeFileSync(
+      args.json,
+      `${JSON.stringify({ machine: info, model, n, latencyN, duration, runs, restTool, results, comparisons }, null, 2)}\n`,
+    );
 
   async function measure(server, protocol, config) {
     const grpcMode = protocol === "omi";

@@ -4,7 +4,7 @@
  * every response checked and memory sampled. See bench/README.md.
  *
  *   node bench/soak.mjs [--model echo|digits] [--minutes 5] [--c 16] [--m 16]
- *                       [--workers N] [--sample-s 5] [--settle-s 30]
+ *                       [--workers N] [--sample-s 5] [--settle-s 30] [--json FILE]
  *
  * Two h2load processes run side by side for the whole time: OMI Run over
  * HTTP/2 (c connections x m streams) and v1 predict over HTTP/1.1 (c
@@ -15,7 +15,7 @@
  * growth is measured from the sample at --settle-s (after warm-up and JIT) to
  * the last one. Exit 1 on any error or an RSS growth of 10% or more.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import {
   cpuSeconds,
   frame,
@@ -160,6 +160,19 @@ try {
   console.log(`server CPU ${((cpuS / seconds) * 100).toFixed(0)}% of a core on average`);
   console.log(`rss-trace  ${samples.map((s) => s.rss.toFixed(0)).join(" ")}`);
   failed = omiResult.problems.length > 0 || v1Result.problems.length > 0 || badChecks.length > 0 || growth >= 10;
+  if (args.json) {
+    const figures = {
+      machine: info,
+      model: caseInfo.model,
+      seconds,
+      omi: omiResult,
+      v1: v1Result,
+      checks: { total: checks.length, failed: badChecks.length },
+      rss: { settledMiB: settled.rss, finalMiB: final, peakMiB: peak, growthPercent: growth },
+      passed: !failed,
+    };
+    writeFileSync(args.json, `${JSON.stringify(figures, null, 2)}\n`);
+  }
   console.log(`# soak ${failed ? "FAILED" : "passed"}: no errors required, RSS growth under 10% required`);
 } catch (error) {
   failed = true;

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * Every target of issue 5, measured in one sitting on this machine: runs the
+ * other scripts of bench/ one after another (each writes --json into a
+ * temporary folder), then prints one verdict line per target: what was
+ * asked, what was measured (median, with the range of the runs), met or not.
+ * Nothing is carried over from earlier runs or from the docs; the only
+ * figures not measured here are the Chassis reference's, which are
+ * published (../shared/reference/omi-chassis.md) because that server needs
+ * PyPI and cannot run here.
+ *
+ *   npm run build && node bench/targets.mjs [--runs 3] [--duration 4] [--soak-minutes 5]
+ *       [--skip serve,workers,batching,coldstart,soak] [--json FILE] [--wait-idle 30]
+ *
+ * About 12 minutes with the defaults (the soak takes 5 of them). Exit 1 when a
+ * script fails or a response was wrong; a target missed is a verdict, not a
+ * failure of the run.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "./lib-args.mjs";
+import { verdictsOf } from "./targets-verdicts.mjs";
+
+const STEPS = ["serve", "workers", "batching", "coldstart", "soak"];
+const args = parseArgs(process.argv.slice(2));
+const runs = String(args.runs ?? 3);
+const duration = String(args.duration ?? 4);
+const soakMinutes = String(args["soak-minutes"] ?? 5);
+const waitIdle = String(args["wait-idle"] ?? 30);
+const skip = new Set((args.skip ?? "").split(",").filter(Boolean));
+for (const step of skip) if (!STEPS.includes(step)) throw new Error(`--skip takes ${STEPS.join(", ")}; got ${step}`);
+for (const [flag, value] of [
+  ["--runs", runs],
+  ["--duration", duration],
+  ["--soak-minutes", soakMinutes],
+]) {
+  if (!(Number(value) > 0)) throw new Error(`${flag} must be a number above 0, got ${value}`);
+}
+
+const here = new URL(".", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "chassis-targets-"));
+const started = performance.now();
+let failedSteps = 0;
+
+/** Runs one bench script with --json, its output passed through; resolves with the parsed JSON (or undefined). */
+function bench(name, script, flags) {
+  const file = join(dir, `${name}.json`);
+  const argv = [join(here, script), ...flags, "--json", file];
+  console.log(`\n## ${name}: node bench/${script} ${flags.join(" ")}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, argv, { stdio: "inherit" });
+    child.on("close", (code) => {
+      let figures;
+      try {
+        figures = JSON.parse(readFileSync(file, "utf8"));
+      } catch {
+        figures = undefined;
+      }
+      if (code !== 0 || figures === undefined) {
+        failedSteps++;
+        console.log(`## ${name}: FAILED (exit ${code}${figures === undefined ? ", no figures written" : ""})`);
+      }
+      resolve(figures);
+    });
+  });
+}
+
+const common = ["--runs", runs, "--duration", duration, "--wait-idle", waitIdle];
+const figures = {};
+try {
+  if (!skip.has("serve")) {
+    figures.serve = await bench("serve", "serve.mjs", [...common, "--pin", "--configs", "16x16,16x1"]);
+  }
+  if (!skip.has("workers")) {
+    figures.workersOmi = await bench("workers-omi", "serve.mjs", [...common, "--protocol", "omi", "--configs", "16x16", "--workers", "2"]);
+    // wrk: one request in flight per connection, and about half the CPU per request of h2load --h1, which shares the two cores.
+    figures.workersV1 = await bench("workers-v1", "serve.mjs", [
+      ...common,
+      ...["--protocol", "v1", "--rest-tool", "wrk", "--configs", "16x1,64x1", "--workers", "2"],
+    ]);
+  }
+  if (!skip.has("batching")) {
+    figures.batching = await bench("batching", "serve.mjs", [
+      ...common,
+      ...["--model", "digits", "--protocol", "omi", "--configs", "16x16,16x4,4x16,1x64,1x1", "--pin", "--batching-ab"],
+    ]);
+  }
+  if (!skip.has("coldstart")) {
+    figures.coldstart = await bench("coldstart", "coldstart.mjs", ["--runs", "7", "--wait-idle", waitIdle]);
+  }
+  if (!skip.has("soak")) {
+    // The RSS growth counts from 30 s in (after warm-up and JIT), or from half-way in a shorter soak.
+    const settle = Math.min(30, Math.floor((Number(soakMinutes) * 60) / 2));
+    figures.soak = await bench("soak", "soak.mjs", ["--minutes", soakMinutes, "--settle-s", String(settle)]);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const verdicts = verdictsOf(figures);
+console.log(`\n# issue 5's targets, measured in this run (${((performance.now() - started) / 60000).toFixed(1)} min)\n`);
+console.log("| item | target | measured | met |");
+console.log("| --- | --- | --- | --- |");
+for (const v of verdicts)
+  console.log(`| ${v.item} | ${v.target} | ${v.measured} | ${v.met === undefined ? "reported" : v.met ? "yes" : "**no**"} |`);
+const missed = verdicts.filter((v) => v.met === false).length;
+console.log(`\n# ${verdicts.length} lines, ${missed} target(s) missed${failedSteps ? `; ${failedSteps} step(s) FAILED` : ""}`);
+if (args.json) writeFileSync(args.json, `${JSON.stringify({ verdicts, figures }, null, 2)}\n`);
+process.exitCode = failedSteps ? 1 : 0;
