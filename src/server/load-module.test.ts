@@ -59,4 +59,43 @@ describe("loadModelModule", () => {
     assert.ok(result.stack.includes(`${join(root, "model.ts")}:5:`), result.stack);
     assert.equal(result.packageMap, false, "the package's .map was not read");
   });
+
+  test("the model's packages load with ORT_DISABLE_TELEMETRY=1 unless the user set it", () => {
+    const dir = join(root, "telemetry");
+    const files: Record<string, string> = {
+      "model.mjs": [
+        `import { defineModel } from ${JSON.stringify(new URL("../../dist/index.js", import.meta.url).href)};`,
+        'import { seen } from "env-pkg";',
+        "export default defineModel({",
+        '  name: "Env", version: "1.0.0", inputs: [{ key: "input" }], outputs: [{ key: "out" }],',
+        "  predict: () => ({ out: seen }),",
+        "});",
+        "",
+      ].join("\n"),
+      // As a native package does, it reads the variable when it loads.
+      "node_modules/env-pkg/package.json": '{ "name": "env-pkg", "type": "module", "exports": "./index.js" }',
+      "node_modules/env-pkg/index.js": "export const seen = String(process.env.ORT_DISABLE_TELEMETRY);\n",
+    };
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    }
+    const seenWith = (value: string | undefined): string => {
+      const env = { ...process.env };
+      delete env.ORT_DISABLE_TELEMETRY;
+      if (value !== undefined) env.ORT_DISABLE_TELEMETRY = value;
+      const script = `
+        import { loadModelModule } from ${JSON.stringify(distLoadModule)};
+        const { model } = await loadModelModule(${JSON.stringify(dir)});
+        console.log(model.definition.predict().out);
+      `;
+      return execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+        encoding: "utf8",
+        env,
+        cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      }).trim();
+    };
+    assert.equal(seenWith(undefined), "1");
+    assert.equal(seenWith("0"), "0", "the user's own setting wins");
+  });
 });

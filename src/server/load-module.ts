@@ -27,6 +27,21 @@ export interface LoadModuleOptions {
 
 let tsLoaderRegistered = false;
 
+/**
+ * Set for the model's packages unless the user set them: a model server should not report to a package's
+ * vendor by default. onnxruntime 1.29+ on Linux starts Microsoft's 1DS telemetry with its first session: HTTPS
+ * uploads, a SQLite file under ~/.cache/Microsoft, an empty /tmp/mat-debug-<pid>.log per process, and 5-30 ms
+ * of a digits start (docs/performance.md). ORT_DISABLE_TELEMETRY=0 turns it back on.
+ */
+const PACKAGE_ENV_DEFAULTS: Readonly<Record<string, string>> = { ORT_DISABLE_TELEMETRY: "1" };
+
+/** Before the model's packages load: native code reads the environment once, at its first use. */
+function applyPackageEnvDefaults(): void {
+  for (const [name, value] of Object.entries(PACKAGE_ENV_DEFAULTS)) {
+    if (process.env[name] === undefined) process.env[name] = value;
+  }
+}
+
 export function resolveModelFile(path: string): string {
   const absolute = resolve(path);
   if (!existsSync(absolute)) {
@@ -44,6 +59,7 @@ export function resolveModelFile(path: string): string {
 
 export async function loadModelModule(path: string, options: LoadModuleOptions = {}): Promise<{ model: Model; file: string }> {
   const file = resolveModelFile(path);
+  applyPackageEnvDefaults();
   const compiled = TYPESCRIPT_FILE.test(file) ? await typeScriptUrl(file, path, options.log ?? silentLogger) : undefined;
   const url = compiled?.url ?? pathToFileURL(file).href;
   let exports: Record<string, unknown>;

@@ -3,7 +3,7 @@
  * exit statuses of the tool error catalog (src/core/tool-error.ts).
  */
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -182,6 +182,9 @@ describe("chassis client", () => {
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /^200 OK: Inference executed\nitem 0: ok\n {2}results\.json:\n/);
       assert.match(run.stdout, /"class": 1,/);
+      // onnxruntime 1.30's telemetry leaves this file behind each process it starts in; chassis-ts turns it off.
+      const telemetryLog = `/tmp/mat-debug-${server.process.pid}.log`;
+      assert.ok(!existsSync(telemetryLog), `${telemetryLog} exists: onnxruntime's telemetry ran`);
 
       const bad = await runCli(["client", "run", "--port", port, "--input", "input=[1,2,3]"]);
       assert.equal(bad.code, exit("CHASSIS_ITEM_FAILED"));
