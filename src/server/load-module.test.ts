@@ -96,6 +96,7 @@ describe("loadModelModule", () => {
       }).trim();
     };
     assert.equal(seenWith(undefined), "1");
+    assert.equal(seenWith(""), "1", "empty counts as unset, as for chassis-ts's own variables");
     assert.equal(seenWith("0"), "0", "the user's own setting wins");
   });
 });

@@ -35,10 +35,10 @@ let tsLoaderRegistered = false;
  */
 const PACKAGE_ENV_DEFAULTS: Readonly<Record<string, string>> = { ORT_DISABLE_TELEMETRY: "1" };
 
-/** Before the model's packages load: native code reads the environment once, at its first use. */
+/** Before the model's packages load: native code reads the environment once, at its first use. Empty counts as unset, as for our own variables. */
 function applyPackageEnvDefaults(): void {
   for (const [name, value] of Object.entries(PACKAGE_ENV_DEFAULTS)) {
-    if (process.env[name] === undefined) process.env[name] = value;
+    if (!process.env[name]) process.env[name] = value;
   }
 }
 
