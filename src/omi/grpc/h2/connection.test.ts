@@ -390,6 +390,23 @@ describe("H2Connection: through node:http2's client", () => {
     session.close();
   });
 
+  test("a client with a header table smaller than 4096 gets the table size update HPACK requires (RFC 7541 4.2)", {
+    timeout: 10_000,
+  }, async () => {
+    const { port } = await serve(echoHandler());
+    for (const headerTableSize of [0, 1024, 4095]) {
+      // nghttp2 refuses a response block without the update (COMPRESSION_ERROR), as h2load --header-table-size did.
+      const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize } });
+      for (const text of ["first", "second"]) {
+        const answer = await post(session, Buffer.from(text));
+        assert.equal(answer.status, 200, `table size ${headerTableSize}`);
+        assert.equal(answer.body.toString(), text);
+        assert.equal(answer.trailers["x-done"], "yes");
+      }
+      session.close();
+    }
+  });
+
   test("a 5 MiB upload gets the WINDOW_UPDATEs it needs, many streams at once", async () => {
     const { port } = await serve(echoHandler((body) => Buffer.from(String(body.length))));
     const session = http2.connect(`http://127.0.0.1:${port}`);

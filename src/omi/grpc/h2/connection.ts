@@ -17,7 +17,7 @@
  * read and ignored), no TLS (ALPN), no HTTP/1.1 upgrade.
  */
 import type { Socket } from "node:net";
-import { HeaderListTooLarge, HpackDecoder, HpackError } from "./hpack.js";
+import { HeaderListTooLarge, HpackDecoder, HpackError, tableSizeUpdate } from "./hpack.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const FRAME_HEADER_BYTES = 9;
@@ -39,6 +39,7 @@ const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY_FLAG = 0x20;
 
+const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 const SETTINGS_ENABLE_PUSH = 0x2;
 const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
@@ -226,6 +227,10 @@ export class H2Connection {
   #input: Buffer | undefined;
   #prefaceSeen = false;
   #settingsSeen = false;
+  /** The HPACK dynamic table size in force for the client's decoder: 4096 until its SETTINGS lower it. */
+  #encoderTableSize = 4096;
+  /** A table size update owed at the start of the next header block we send. */
+  #tableSizeUpdate: Buffer | undefined;
   #lastStreamId = 0;
   #peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrame = DEFAULT_MAX_FRAME;
@@ -655,8 +660,16 @@ export class H2Connection {
           }
           this.#peerMaxFrame = value;
           break;
+        case SETTINGS_HEADER_TABLE_SIZE:
+          // Our encoder never indexes, so it holds nothing to evict; but a decoder that lowered its table expects
+          // the next header block to say it heard (RFC 7541 4.2). Raising it needs nothing: we keep the lowest.
+          if (value < this.#encoderTableSize) {
+            this.#encoderTableSize = value;
+            this.#tableSizeUpdate = tableSizeUpdate(value);
+          }
+          break;
         default:
-          // HEADER_TABLE_SIZE: our encoder never indexes, so any table size suits it. Unknown settings are ignored.
+          // Unknown settings are ignored.
           break;
       }
     }
@@ -760,7 +773,12 @@ export class H2Connection {
 
   // ---- writing ----
 
-  #queueHeaderBlock(streamId: number, block: Buffer, flags: number): void {
+  #queueHeaderBlock(streamId: number, header: Buffer, flags: number): void {
+    let block = header;
+    if (this.#tableSizeUpdate) {
+      block = Buffer.concat([this.#tableSizeUpdate, header]);
+      this.#tableSizeUpdate = undefined;
+    }
     if (block.length <= this.#peerMaxFrame) {
       const frame = frameHeader(block.length, HEADERS, flags | END_HEADERS, streamId, block.length);
       block.copy(frame, FRAME_HEADER_BYTES);

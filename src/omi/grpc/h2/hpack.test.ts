@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { seededRandom as random } from "../../../../test/helpers/random.js";
-import { encodeHeaderBlock, HeaderListTooLarge, HpackDecoder, HpackError } from "./hpack.js";
+import { encodeHeaderBlock, HeaderListTooLarge, HpackDecoder, HpackError, tableSizeUpdate } from "./hpack.js";
 import { decodeHuffman, HUFFMAN_CODE_LENGTHS, HUFFMAN_CODES } from "./huffman.js";
 
 type Field = [string, string];
@@ -433,5 +433,19 @@ describe("encodeHeaderBlock", () => {
 
   it("encodes an empty list as an empty block", () => {
     assert.equal(encodeHeaderBlock([]).length, 0);
+  });
+});
+
+describe("tableSizeUpdate", () => {
+  it("is 001 then the size on a 5-bit prefix (RFC 7541 6.3), and a decoder takes it before a block's fields", () => {
+    assert.deepEqual([...tableSizeUpdate(0)], [0x20]);
+    assert.deepEqual([...tableSizeUpdate(30)], [0x3e]);
+    // 1024 = 31 + 993: 0x3f, then 993 in 7-bit groups, low first: 0xe1 0x07.
+    assert.deepEqual([...tableSizeUpdate(1024)], [0x3f, 0xe1, 0x07]);
+    for (const size of [0, 31, 1024, 4096]) {
+      const decoder = new HpackDecoder();
+      const block = Buffer.concat([tableSizeUpdate(size), encodeHeaderBlock([[":status", "200"]])]);
+      assert.deepEqual(decodeAll(decoder, block), [[":status", "200"]], `size ${size}`);
+    }
   });
 });

@@ -354,6 +354,15 @@ function writeInteger(out: Buffer, pos: number, value: number, prefixBits: numbe
   return pos;
 }
 
+/**
+ * A dynamic table size update (RFC 7541 6.3), which starts the first header block after the peer's decoder
+ * lowered SETTINGS_HEADER_TABLE_SIZE below the size in force: nghttp2 refuses that block without it.
+ */
+export function tableSizeUpdate(size: number): Buffer {
+  const out = Buffer.allocUnsafe(6);
+  return out.subarray(0, writeInteger(out, 0, size, 5, 0x20));
+}
+
 /** A raw (not Huffman-coded) string literal; returns the new position. */
 function writeString(out: Buffer, pos: number, text: string): number {
   const length = text.length;
