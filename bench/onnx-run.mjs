@@ -5,10 +5,14 @@
  * batch of 16 shares, which decides how much batching can gain
  * (docs/performance.md, "Batching over the wire"). In-process, no server.
  *
- *   node bench/onnx-run.mjs [--rows 1,16,64] [--runs 3] [--calls 20000]
+ *   node bench/onnx-run.mjs [--rows 1,16,64] [--runs 3] [--calls 20000] [--in-flight 1,64]
  *
- * Each run times --calls runs of one size (wall and process CPU); sizes
- * alternate run by run, and the line per size gives the median of the runs.
+ * Each run times --calls runs of one size (wall and process CPU), with
+ * --in-flight of them started at once: onnxruntime-node runs each on a later
+ * turn of the event loop (setImmediate), so one at a time also pays a turn
+ * per run, while 64 in flight share turns, as the calls of a busy server do.
+ * Sizes and in-flight counts alternate run by run; the line per pair gives
+ * the median of the runs.
  */
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
@@ -19,8 +23,10 @@ const args = parseArgs(process.argv.slice(2));
 const sizes = (args.rows ?? "1,16,64").split(",").map(Number);
 const runs = Number(args.runs ?? 3);
 const calls = Number(args.calls ?? 20000);
+const inFlight = (args["in-flight"] ?? "1,64").split(",").map(Number);
 for (const [flag, values] of [
   ["--rows", sizes],
+  ["--in-flight", inFlight],
   ["--runs", [runs]],
   ["--calls", [calls]],
 ]) {
@@ -34,30 +40,35 @@ const session = await InferenceSession.create(join(ROOT, "examples/digits/model.
   interOpNumThreads: 1,
   graphOptimizationLevel: "all",
 });
-const samples = new Map(sizes.map((rows) => [rows, []]));
+const pairs = sizes.flatMap((rows) => inFlight.map((flight) => ({ rows, flight, samples: [] })));
 for (let r = 0; r <= runs; r++) {
-  for (const rows of sizes) {
+  for (const pair of pairs) {
+    const { rows, flight } = pair;
     const data = new Float32Array(rows * 64).fill(3);
     const n = r === 0 ? Math.ceil(calls / 10) : calls; // round 0 warms up
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
+    const one = async () => {
       const output = await session.run({ input: new Tensor("float32", data, [rows, 64]) });
       if (output.probabilities?.data.length !== rows * 10)
         throw new Error(`${rows} rows gave ${output.probabilities?.data.length} probabilities`);
+    };
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let done = 0; done < n; done += flight) {
+      await Promise.all(Array.from({ length: Math.min(flight, n - done) }, one));
     }
     const wallUs = ((performance.now() - t0) * 1000) / n;
     const cpu = process.cpuUsage(cpu0);
-    if (r > 0) samples.get(rows).push({ wallUs, cpuUs: (cpu.user + cpu.system) / n });
+    if (r > 0) pair.samples.push({ wallUs, cpuUs: (cpu.user + cpu.system) / n });
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`# onnxruntime-node, examples/digits/model.onnx, ${calls} runs per size, median of ${runs}`);
-for (const [rows, list] of samples) {
-  const wall = median(list.map((s) => s.wallUs));
-  const cpu = median(list.map((s) => s.cpuUs));
+for (const { rows, flight, samples } of pairs) {
+  const wall = median(samples.map((s) => s.wallUs));
+  const cpu = median(samples.map((s) => s.cpuUs));
   console.log(
-    `rows ${String(rows).padStart(3)}: ${wall.toFixed(1)} µs a run (CPU ${cpu.toFixed(1)} µs), ${(cpu / rows).toFixed(2)} µs of CPU per row`,
+    `rows ${String(rows).padStart(3)}, ${String(flight).padStart(2)} in flight: ${wall.toFixed(1)} µs a run (CPU ${cpu.toFixed(1)} µs), ` +
+      `${(cpu / rows).toFixed(2)} µs of CPU per row`,
   );
 }
 await session.release();
