@@ -17,7 +17,10 @@
  * read and ignored), no TLS (ALPN), no HTTP/1.1 upgrade.
  */
 import type { Socket } from "node:net";
-import { HeaderListTooLarge, HpackDecoder, HpackError, tableSizeUpdate } from "./hpack.js";
+import { HeaderListTooLarge, HpackDecoder, HpackError, ResponseEncoder, SharedHeaderBlock } from "./hpack.js";
+
+/** A response header block: encoded by the caller, or shared and indexed by the connection (hpack.ResponseEncoder). */
+export type HeaderBlock = Buffer | SharedHeaderBlock;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const FRAME_HEADER_BYTES = 9;
@@ -129,7 +132,7 @@ export class H2Stream {
   buffered = 0;
   /** DATA waiting for flow-control window; when the stream has ended locally, its trailers (or END_STREAM) follow it. */
   pending: Buffer[] | undefined;
-  pendingTrailers: Buffer | undefined;
+  pendingTrailers: HeaderBlock | undefined;
 
   constructor(connection: H2Connection, id: number, sendWindow: number, receiveWindow: number) {
     this.#connection = connection;
@@ -153,7 +156,7 @@ export class H2Stream {
   }
 
   /** Sends a HEADERS block (see hpack.encodeHeaderBlock); with endStream, the answer is complete (a trailers-only answer). */
-  respond(block: Buffer, endStream: boolean): void {
+  respond(block: HeaderBlock, endStream: boolean): void {
     if (this.#closed || this.#headersSent) return;
     this.#headersSent = true;
     this.#connection.sendHeaders(this.id, block, endStream);
@@ -168,7 +171,7 @@ export class H2Stream {
   }
 
   /** Sends the last DATA (if any), then the trailers block, or END_STREAM on an empty DATA frame when there are none. */
-  end(data: Buffer | undefined, trailers: Buffer | undefined): void {
+  end(data: Buffer | undefined, trailers: HeaderBlock | undefined): void {
     if (this.#closed || this.#localEnded) return;
     if (data && data.length > 0) this.write(data);
     this.#localEnded = true;
@@ -227,10 +230,8 @@ export class H2Connection {
   #input: Buffer | undefined;
   #prefaceSeen = false;
   #settingsSeen = false;
-  /** The HPACK dynamic table size in force for the client's decoder: 4096 until its SETTINGS lower it. */
-  #encoderTableSize = 4096;
-  /** A table size update owed at the start of the next header block we send. */
-  #tableSizeUpdate: Buffer | undefined;
+  /** Encodes our header blocks in wire order, indexing the shared ones in the client's dynamic table. */
+  readonly #encoder = new ResponseEncoder();
   #lastStreamId = 0;
   #peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrame = DEFAULT_MAX_FRAME;
@@ -319,7 +320,7 @@ export class H2Connection {
 
   // ---- output, used by H2Stream ----
 
-  sendHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+  sendHeaders(streamId: number, block: HeaderBlock, endStream: boolean): void {
     this.#queueHeaderBlock(streamId, block, endStream ? END_STREAM : 0);
   }
 
@@ -342,7 +343,7 @@ export class H2Connection {
   }
 
   /** The stream's last frame: its trailers with END_STREAM, or an empty DATA frame with END_STREAM. */
-  finishStream(streamId: number, trailers: Buffer | undefined): void {
+  finishStream(streamId: number, trailers: HeaderBlock | undefined): void {
     if (trailers) this.#queueHeaderBlock(streamId, trailers, END_STREAM);
     else this.#queue(frameHeader(0, DATA, END_STREAM, streamId));
   }
@@ -661,12 +662,8 @@ export class H2Connection {
           this.#peerMaxFrame = value;
           break;
         case SETTINGS_HEADER_TABLE_SIZE:
-          // Our encoder never indexes, so it holds nothing to evict; but a decoder that lowered its table expects
-          // the next header block to say it heard (RFC 7541 4.2). Raising it needs nothing: we keep the lowest.
-          if (value < this.#encoderTableSize) {
-            this.#encoderTableSize = value;
-            this.#tableSizeUpdate = tableSizeUpdate(value);
-          }
+          // A decoder that lowered its table expects the next header block to say it heard (RFC 7541 4.2).
+          this.#encoder.setPeerTableSize(value);
           break;
         default:
           // Unknown settings are ignored.
@@ -773,12 +770,9 @@ export class H2Connection {
 
   // ---- writing ----
 
-  #queueHeaderBlock(streamId: number, header: Buffer, flags: number): void {
-    let block = header;
-    if (this.#tableSizeUpdate) {
-      block = Buffer.concat([this.#tableSizeUpdate, header]);
-      this.#tableSizeUpdate = undefined;
-    }
+  #queueHeaderBlock(streamId: number, header: HeaderBlock, flags: number): void {
+    // Encoded here, as the block joins the output: HPACK's table follows the order blocks go on the wire.
+    const block = header instanceof SharedHeaderBlock ? this.#encoder.shared(header) : this.#encoder.plain(header);
     if (block.length <= this.#peerMaxFrame) {
       const frame = frameHeader(block.length, HEADERS, flags | END_HEADERS, streamId, block.length);
       block.copy(frame, FRAME_HEADER_BYTES);

@@ -7,7 +7,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { seededRandom as random } from "../../../../test/helpers/random.js";
-import { encodeHeaderBlock, HeaderListTooLarge, HpackDecoder, HpackError, tableSizeUpdate } from "./hpack.js";
+import {
+  encodeHeaderBlock,
+  HeaderListTooLarge,
+  HpackDecoder,
+  HpackError,
+  ResponseEncoder,
+  SharedHeaderBlock,
+  tableSizeUpdate,
+} from "./hpack.js";
 import { decodeHuffman, HUFFMAN_CODE_LENGTHS, HUFFMAN_CODES } from "./huffman.js";
 
 type Field = [string, string];
@@ -446,6 +454,99 @@ describe("tableSizeUpdate", () => {
       const decoder = new HpackDecoder();
       const block = Buffer.concat([tableSizeUpdate(size), encodeHeaderBlock([[":status", "200"]])]);
       assert.deepEqual(decodeAll(decoder, block), [[":status", "200"]], `size ${size}`);
+    }
+  });
+});
+
+describe("ResponseEncoder", () => {
+  const headers = new SharedHeaderBlock([
+    [":status", "200"],
+    ["content-type", "application/grpc+proto"],
+    ["grpc-accept-encoding", "identity,deflate,gzip"],
+  ]);
+  const trailers = new SharedHeaderBlock([["grpc-status", "0"]]);
+  const errorTrailers: Field[] = [
+    ["grpc-status", "5"],
+    ["grpc-message", "not found"],
+  ];
+
+  it("indexes shared fields on first use, then sends one octet each, as a decoder reads them", () => {
+    const encoder = new ResponseEncoder();
+    const decoder = new HpackDecoder();
+    const first = encoder.shared(headers);
+    assert.deepEqual(decodeAll(decoder, first), headers.fields);
+    assert.deepEqual(decodeAll(decoder, encoder.shared(trailers)), trailers.fields);
+    assert.deepEqual(decodeAll(decoder, encoder.plain(encodeHeaderBlock(errorTrailers))), errorTrailers);
+    for (let i = 0; i < 3; i++) {
+      const again = encoder.shared(headers);
+      assert.equal(again.length, 3, ":status 200 from the static table, the two others from the dynamic one");
+      assert.deepEqual(decodeAll(decoder, again), headers.fields);
+      const ok = encoder.shared(trailers);
+      assert.equal(ok.length, 1);
+      assert.deepEqual(decodeAll(decoder, ok), trailers.fields);
+    }
+    assert.ok(first.length > 40, `the first block carried the literals (${first.length} octets)`);
+    assert.deepEqual(decoder.tableEntries().sort(), [
+      ["content-type", "application/grpc+proto"],
+      ["grpc-accept-encoding", "identity,deflate,gzip"],
+      ["grpc-status", "0"],
+    ]);
+  });
+
+  it("signals a lowered table size in the next block; empties the table when what it inserted no longer fits", () => {
+    const encoder = new ResponseEncoder();
+    const decoder = new HpackDecoder();
+    decodeAll(decoder, encoder.shared(headers));
+    decodeAll(decoder, encoder.shared(trailers));
+
+    encoder.setPeerTableSize(1000); // still holds the three entries (~200 octets)
+    const kept = encoder.shared(headers);
+    assert.deepEqual([...kept.subarray(0, 3)], [...tableSizeUpdate(1000)]);
+    assert.equal(kept.length, 3 + 3, "the update, then the same three octets");
+    assert.deepEqual(decodeAll(decoder, kept), headers.fields);
+
+    encoder.setPeerTableSize(50); // holds none of the response headers' entries
+    const shrunk = encoder.shared(trailers);
+    assert.deepEqual([...shrunk.subarray(0, 3)], [...tableSizeUpdate(0), ...tableSizeUpdate(50)]);
+    assert.deepEqual(decodeAll(decoder, shrunk), trailers.fields);
+    assert.deepEqual(decoder.tableEntries(), [["grpc-status", "0"]], "grpc-status: 0 (44 octets) was inserted again");
+    for (let i = 0; i < 2; i++) assert.deepEqual(decodeAll(decoder, encoder.shared(headers)), headers.fields);
+    assert.equal(encoder.shared(trailers).length, 1);
+
+    encoder.setPeerTableSize(4096); // raising changes nothing: no update, the same encodings
+    assert.equal(encoder.shared(trailers).length, 1);
+
+    encoder.setPeerTableSize(0);
+    const none = encoder.plain(encodeHeaderBlock(errorTrailers));
+    assert.equal(none[0], 0x20, "a plain block carries the update too");
+    assert.deepEqual(decodeAll(decoder, none), errorTrailers);
+    assert.deepEqual(decoder.tableEntries(), []);
+    assert.deepEqual(decodeAll(decoder, encoder.shared(headers)), headers.fields);
+    assert.deepEqual(decoder.tableEntries(), [], "nothing is inserted into a table of size 0");
+  });
+
+  it("stays in step with a decoder over random blocks and table sizes (5 seeds x 300 blocks)", () => {
+    const blocks = [
+      headers,
+      trailers,
+      new SharedHeaderBlock([
+        [":status", "200"],
+        ["x-model", "digits"],
+      ]),
+    ];
+    for (let seed = 1; seed <= 5; seed++) {
+      const next = random(seed);
+      const encoder = new ResponseEncoder();
+      const decoder = new HpackDecoder();
+      for (let i = 0; i < 300; i++) {
+        const pick = next();
+        if (pick < 0.05) encoder.setPeerTableSize(Math.floor(next() * 300));
+        else if (pick < 0.2) assert.deepEqual(decodeAll(decoder, encoder.plain(encodeHeaderBlock(errorTrailers))), errorTrailers);
+        else {
+          const block = blocks[Math.floor(next() * blocks.length)] as SharedHeaderBlock;
+          assert.deepEqual(decodeAll(decoder, encoder.shared(block)), block.fields, `seed ${seed}, block ${i}`);
+        }
+      }
     }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * @module omi/grpc/h2/hpack
  * HPACK (RFC 7541) for our HTTP/2 server: a decoder of request header blocks
- * with its dynamic table, and an encoder of response blocks that needs no
- * table of its own (static-table indexes and literals without indexing).
+ * with its dynamic table; an encoder of response blocks (static-table indexes
+ * and literals without indexing); and, per connection, ResponseEncoder, which
+ * indexes the blocks every call shares in the client's dynamic table.
  * Decoding a block whose fields are all indexed allocates nothing: names and
  * values are the strings already in the tables.
  */
@@ -429,4 +430,104 @@ export function encodeHeaderBlock(fields: ReadonlyArray<readonly [string, string
     }
   }
   return out;
+}
+
+/**
+ * A header block every answer of a kind shares (the response headers of a gRPC call, its OK trailers): a
+ * ResponseEncoder indexes its fields in the client's dynamic table the first time a connection sends them.
+ */
+export class SharedHeaderBlock {
+  readonly fields: ReadonlyArray<readonly [string, string]>;
+  constructor(fields: ReadonlyArray<readonly [string, string]>) {
+    this.fields = fields;
+  }
+}
+
+/**
+ * One connection's HPACK encoder for the blocks it sends, in the order they go on the wire. The fields of a
+ * SharedHeaderBlock not in the static table are inserted into the client's dynamic table on first use (literal with
+ * incremental indexing) and sent as one-byte indexes after that: a unary call's headers and trailers go from ~80
+ * octets to 4. Only those fields are ever inserted, a few hundred octets, so nothing is evicted while the client's
+ * table holds 4096; other blocks (errors) are literals without indexing. When the client lowers its table size
+ * (SETTINGS_HEADER_TABLE_SIZE), the next block starts with the size update RFC 7541 4.2 requires; if what we
+ * inserted no longer fits, the update empties the table first and we start over.
+ */
+export class ResponseEncoder {
+  /** The dynamic table size in force for the client's decoder. */
+  #maxSize = 4096;
+  #used = 0;
+  /** Entries inserted so far; the one inserted n-th (from 1) is at dynamic index 62 + (#count - n). */
+  #count = 0;
+  readonly #inserted = new Map<string, number>();
+  /** Size updates owed at the start of the next block. */
+  #updates: number[] = [];
+  /** Each shared block's encoding, valid while #count is what it was. */
+  readonly #cache = new Map<SharedHeaderBlock, { count: number; bytes: Buffer }>();
+
+  /** The client's SETTINGS_HEADER_TABLE_SIZE: a lower one is signalled; a higher one changes nothing (we keep the lowest). */
+  setPeerTableSize(size: number): void {
+    if (size >= this.#maxSize) return;
+    this.#maxSize = size;
+    if (this.#used > size) {
+      // Emptying the table is simpler than following the decoder's evictions, and happens at most a few times.
+      this.#updates = size === 0 ? [0] : [0, size];
+      this.#used = 0;
+      this.#count = 0;
+      this.#inserted.clear();
+      this.#cache.clear();
+    } else {
+      this.#updates = [size];
+    }
+  }
+
+  /** A block encoded elsewhere (literals without indexing), behind any size update owed. */
+  plain(block: Buffer): Buffer {
+    return this.#updates.length === 0 ? block : Buffer.concat([this.#takeUpdates(), block]);
+  }
+
+  shared(block: SharedHeaderBlock): Buffer {
+    const cached = this.#cache.get(block);
+    if (cached !== undefined && cached.count === this.#count && this.#updates.length === 0) return cached.bytes;
+    const prefix = this.#updates.length === 0 ? undefined : this.#takeUpdates();
+    const before = this.#count;
+    const bytes = this.#encode(block);
+    // Only an encoding that inserted nothing can be sent again: its indexes hold until the next insertion.
+    if (this.#count === before) this.#cache.set(block, { count: before, bytes });
+    return prefix ? Buffer.concat([prefix, bytes]) : bytes;
+  }
+
+  #takeUpdates(): Buffer {
+    const parts = this.#updates.map((size) => tableSizeUpdate(size));
+    this.#updates = [];
+    return Buffer.concat(parts);
+  }
+
+  #encode(block: SharedHeaderBlock): Buffer {
+    const parts: Buffer[] = [];
+    for (const [name, value] of block.fields) {
+      const key = `${name}\n${value}`;
+      const at = this.#inserted.get(key);
+      if (at !== undefined) {
+        const out = Buffer.allocUnsafe(6);
+        parts.push(out.subarray(0, writeInteger(out, 0, 62 + (this.#count - at), 7, 0x80)));
+        continue;
+      }
+      const nameIndex = STATIC_NAME_INDEX.get(name);
+      const fieldIndex = nameIndex === undefined ? 0 : staticFieldIndex(nameIndex, name, value);
+      const size = name.length + value.length + ENTRY_OVERHEAD;
+      if (fieldIndex !== 0 || this.#used + size > this.#maxSize) {
+        parts.push(encodeHeaderBlock([[name, value]])); // static index, or a literal that would need an eviction
+        continue;
+      }
+      // Literal with incremental indexing (6.2.1): 01 and the name's static index, or 0 and the name.
+      const out = Buffer.allocUnsafe(12 + name.length + value.length);
+      let pos = writeInteger(out, 0, nameIndex ?? 0, 6, 0x40);
+      if (nameIndex === undefined) pos = writeString(out, pos, name);
+      pos = writeString(out, pos, value);
+      parts.push(out.subarray(0, pos));
+      this.#used += size;
+      this.#inserted.set(key, ++this.#count);
+    }
+    return Buffer.concat(parts);
+  }
 }
