@@ -525,6 +525,29 @@ describe("ResponseEncoder", () => {
     assert.deepEqual(decoder.tableEntries(), [], "nothing is inserted into a table of size 0");
   });
 
+  it("lowered twice between blocks: signals the smallest size, then the final one", () => {
+    for (const [first, second, expected] of [
+      [100, 50, [0, 50]], // 100 cannot hold the ~200 octets inserted: emptied (0), then 50
+      [1000, 500, [500]], // both hold them: one update, to the final size
+      [500, 100, [0, 100]],
+    ] as const) {
+      const encoder = new ResponseEncoder();
+      const decoder = new HpackDecoder();
+      decodeAll(decoder, encoder.shared(headers));
+      decodeAll(decoder, encoder.shared(trailers));
+      encoder.setPeerTableSize(first);
+      encoder.setPeerTableSize(second);
+      const block = encoder.shared(headers);
+      const updates = Buffer.concat(expected.map((size) => tableSizeUpdate(size)));
+      assert.deepEqual([...block.subarray(0, updates.length)], [...updates], `${first} then ${second}`);
+      assert.deepEqual(decodeAll(decoder, block), headers.fields);
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(decodeAll(decoder, encoder.shared(trailers)), trailers.fields);
+        assert.deepEqual(decodeAll(decoder, encoder.shared(headers)), headers.fields);
+      }
+    }
+  });
+
   it("stays in step with a decoder over random blocks and table sizes (5 seeds x 300 blocks)", () => {
     const blocks = [
       headers,
@@ -540,7 +563,8 @@ describe("ResponseEncoder", () => {
       const decoder = new HpackDecoder();
       for (let i = 0; i < 300; i++) {
         const pick = next();
-        if (pick < 0.05) encoder.setPeerTableSize(Math.floor(next() * 300));
+        if (pick < 0.08)
+          encoder.setPeerTableSize(Math.floor(next() * 300)); // sometimes twice or more between blocks
         else if (pick < 0.2) assert.deepEqual(decodeAll(decoder, encoder.plain(encodeHeaderBlock(errorTrailers))), errorTrailers);
         else {
           const block = blocks[Math.floor(next() * blocks.length)] as SharedHeaderBlock;

@@ -459,8 +459,8 @@ export class ResponseEncoder {
   /** Entries inserted so far; the one inserted n-th (from 1) is at dynamic index 62 + (#count - n). */
   #count = 0;
   readonly #inserted = new Map<string, number>();
-  /** Size updates owed at the start of the next block. */
-  #updates: number[] = [];
+  /** The smallest size to signal at the start of the next block, if the client lowered its table since the last. */
+  #pendingMin: number | undefined;
   /** Each shared block's encoding, valid while #count is what it was. */
   readonly #cache = new Map<SharedHeaderBlock, { count: number; bytes: Buffer }>();
 
@@ -468,27 +468,28 @@ export class ResponseEncoder {
   setPeerTableSize(size: number): void {
     if (size >= this.#maxSize) return;
     this.#maxSize = size;
+    let signal = size;
     if (this.#used > size) {
-      // Emptying the table is simpler than following the decoder's evictions, and happens at most a few times.
-      this.#updates = size === 0 ? [0] : [0, size];
+      // Emptying the table (an update to 0) is simpler than following the decoder's evictions, and rare.
+      signal = 0;
       this.#used = 0;
       this.#count = 0;
       this.#inserted.clear();
       this.#cache.clear();
-    } else {
-      this.#updates = [size];
     }
+    // Lowered twice before a block: the smallest size is signalled, then the final one (RFC 7541 4.2).
+    this.#pendingMin = Math.min(this.#pendingMin ?? signal, signal);
   }
 
   /** A block encoded elsewhere (literals without indexing), behind any size update owed. */
   plain(block: Buffer): Buffer {
-    return this.#updates.length === 0 ? block : Buffer.concat([this.#takeUpdates(), block]);
+    return this.#pendingMin === undefined ? block : Buffer.concat([this.#takeUpdates(), block]);
   }
 
   shared(block: SharedHeaderBlock): Buffer {
     const cached = this.#cache.get(block);
-    if (cached !== undefined && cached.count === this.#count && this.#updates.length === 0) return cached.bytes;
-    const prefix = this.#updates.length === 0 ? undefined : this.#takeUpdates();
+    if (cached !== undefined && cached.count === this.#count && this.#pendingMin === undefined) return cached.bytes;
+    const prefix = this.#pendingMin === undefined ? undefined : this.#takeUpdates();
     const before = this.#count;
     const bytes = this.#encode(block);
     // Only an encoding that inserted nothing can be sent again: its indexes hold until the next insertion.
@@ -497,9 +498,10 @@ export class ResponseEncoder {
   }
 
   #takeUpdates(): Buffer {
-    const parts = this.#updates.map((size) => tableSizeUpdate(size));
-    this.#updates = [];
-    return Buffer.concat(parts);
+    const smallest = this.#pendingMin as number;
+    this.#pendingMin = undefined;
+    const final = tableSizeUpdate(this.#maxSize);
+    return smallest < this.#maxSize ? Buffer.concat([tableSizeUpdate(smallest), final]) : final;
   }
 
   #encode(block: SharedHeaderBlock): Buffer {
