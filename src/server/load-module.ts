@@ -28,18 +28,14 @@ export interface LoadModuleOptions {
 let tsLoaderRegistered = false;
 
 /**
- * Set for the model's packages unless the user set them: a model server should not report to a package's
- * vendor by default. onnxruntime 1.29+ on Linux starts Microsoft's 1DS telemetry with its first session: HTTPS
- * uploads, a SQLite file under ~/.cache/Microsoft, an empty /tmp/mat-debug-<pid>.log per process, and 5-30 ms
- * of a digits start (docs/performance.md). ORT_DISABLE_TELEMETRY=0 turns it back on.
+ * Telemetry off for the model's packages unless the user set it (empty counts as unset, as for our own variables):
+ * a model server should not report to a package's vendor by default. onnxruntime 1.29+ on Linux starts Microsoft's
+ * 1DS telemetry with its first session: HTTPS uploads, a SQLite file under ~/.cache/Microsoft, an empty
+ * /tmp/mat-debug-<pid>.log per process, and 5-30 ms of a digits start (docs/performance.md). Set before the model's
+ * packages load: native code reads the environment once, at its first use. ORT_DISABLE_TELEMETRY=0 turns it back on.
  */
-const PACKAGE_ENV_DEFAULTS: Readonly<Record<string, string>> = { ORT_DISABLE_TELEMETRY: "1" };
-
-/** Before the model's packages load: native code reads the environment once, at its first use. Empty counts as unset, as for our own variables. */
-function applyPackageEnvDefaults(): void {
-  for (const [name, value] of Object.entries(PACKAGE_ENV_DEFAULTS)) {
-    if (!process.env[name]) process.env[name] = value;
-  }
+function turnOffPackageTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY ||= "1";
 }
 
 export function resolveModelFile(path: string): string {
@@ -59,7 +55,7 @@ export function resolveModelFile(path: string): string {
 
 export async function loadModelModule(path: string, options: LoadModuleOptions = {}): Promise<{ model: Model; file: string }> {
   const file = resolveModelFile(path);
-  applyPackageEnvDefaults();
+  turnOffPackageTelemetry();
   const compiled = TYPESCRIPT_FILE.test(file) ? await typeScriptUrl(file, path, options.log ?? silentLogger) : undefined;
   const url = compiled?.url ?? pathToFileURL(file).href;
   let exports: Record<string, unknown>;
