@@ -16,7 +16,7 @@
  */
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { ROOT } from "./lib.mjs";
+import { median, ROOT } from "./lib.mjs";
 import { parseArgs } from "./lib-args.mjs";
 
 const args = parseArgs(process.argv.slice(2));
@@ -61,7 +61,6 @@ for (let r = 0; r <= runs; r++) {
     if (r > 0) pair.samples.push({ wallUs, cpuUs: (cpu.user + cpu.system) / n });
   }
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`# onnxruntime-node, examples/digits/model.onnx, ${calls} runs per size, median of ${runs}`);
 for (const { rows, flight, samples } of pairs) {
   const wall = median(samples.map((s) => s.wallUs));
