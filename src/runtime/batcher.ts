@@ -66,7 +66,8 @@ export class BatchingExecutor implements Executor {
   // Queued entries of callers that went away: left in place and skipped when taken, because finding them in a
   // queue of n entries made each cancellation O(n) (50,000 queued calls all cancelled took 130 s: bench/cancel-storm.mjs).
   #dead = 0;
-  readonly #running = new Set<Batch>();
+  /** An array, not a Set: a long-lived Set with an add and a delete per call makes V8 promote every call (core/id-table). */
+  readonly #running: Batch[] = [];
   #timer: NodeJS.Timeout | undefined;
   readonly #onBatch: ((items: number) => void) | undefined;
 
@@ -84,7 +85,7 @@ export class BatchingExecutor implements Executor {
 
   /** predictBatch calls running now. */
   get running(): number {
-    return this.#running.size;
+    return this.#running.length;
   }
 
   execute(items: readonly RawItem[], cancel?: Cancellation): Promise<ItemOutcome[]> {
@@ -92,7 +93,7 @@ export class BatchingExecutor implements Executor {
     // As withDeadline: a caller already gone gets CANCELLED and the model is not called.
     if (isCancelled(cancel)) return Promise.resolve(items.map(() => failure(cancelledError())));
     const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
-    if (this.queued === 0 && this.#running.size < maxConcurrentBatches && maxWaitMs === 0 && items.length <= maxBatchSize) {
+    if (this.queued === 0 && this.#running.length < maxConcurrentBatches && maxWaitMs === 0 && items.length <= maxBatchSize) {
       // The fast path: what #pump would do at once, without a ticket; the caller's signal is the batch's.
       return this.#runAlone(items, cancel);
     }
@@ -124,7 +125,7 @@ export class BatchingExecutor implements Executor {
   /** Starts batches while a slot is free and the queue holds items ready to leave. */
   #pump(): void {
     const { maxBatchSize, maxWaitMs, maxConcurrentBatches } = this.#policy;
-    while (this.#running.size < maxConcurrentBatches && this.queued > 0) {
+    while (this.#running.length < maxConcurrentBatches && this.queued > 0) {
       if (maxWaitMs > 0 && this.queued < maxBatchSize) {
         this.#dropDeadFront();
         const first = this.#queue.peek() as Entry;
@@ -179,12 +180,12 @@ export class BatchingExecutor implements Executor {
 
   async #runAlone(items: readonly RawItem[], cancel: Cancellation | undefined): Promise<ItemOutcome[]> {
     const batch: Batch = { entries: [], controller: undefined }; // #cancel has nothing to do for it
-    this.#running.add(batch);
+    this.#running.push(batch);
     this.#onBatch?.(items.length);
     try {
       return await this.#inner.predictChunk(items, cancel);
     } finally {
-      this.#running.delete(batch);
+      this.#running.splice(this.#running.indexOf(batch), 1);
       this.#pump();
     }
   }
@@ -192,7 +193,7 @@ export class BatchingExecutor implements Executor {
   async #dispatch(entries: Entry[]): Promise<void> {
     const [cancel, controller] = batchCancellation(entries);
     const batch: Batch = { entries, controller };
-    this.#running.add(batch);
+    this.#running.push(batch);
     this.#onBatch?.(entries.length);
     try {
       const outcomes = await this.#inner.predictChunk(
@@ -203,7 +204,7 @@ export class BatchingExecutor implements Executor {
         this.#answer(entry.ticket, entry.index, outcomes[i] as ItemOutcome);
       });
     } finally {
-      this.#running.delete(batch);
+      this.#running.splice(this.#running.indexOf(batch), 1);
       this.#pump();
     }
   }

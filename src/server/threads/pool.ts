@@ -20,6 +20,7 @@
 import { Worker } from "node:worker_threads";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
+import { IdTable } from "../../core/id-table.js";
 import type { Logger } from "../../core/log.js";
 import type { Model } from "../../model/define.js";
 import { type Cancellation, cancelledError, isCancelled, MAX_TIMER_MS, onCancel } from "../../runtime/deadline.js";
@@ -62,7 +63,8 @@ interface Pending {
 interface Thread {
   readonly index: number;
   readonly worker: Worker;
-  readonly tasks: Map<number, Pending>;
+  /** By task id; not a Map: core/id-table says why. */
+  readonly tasks: IdTable<Pending>;
   /**
    * When the thread last answered a task, or went from idle to busy. Log
    * lines do not count: a synchronous loop that logs is stuck all the same.
@@ -207,7 +209,16 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
       loaded = resolve;
       loadFailed = reject;
     });
-    const thread: Thread = { index, worker, tasks: new Map(), outbox: [], lastHeard: Date.now(), ready, loaded: false, dead: false };
+    const thread: Thread = {
+      index,
+      worker,
+      tasks: new IdTable<Pending>(),
+      outbox: [],
+      lastHeard: Date.now(),
+      ready,
+      loaded: false,
+      dead: false,
+    };
     const { log } = this.#options;
     worker.on("message", (message: FromThread) => {
       switch (message.type) {
@@ -256,7 +267,7 @@ export class PredictThreads implements PredictHost, ChunkExecutor {
   #lost(thread: Thread, reason: ChassisError): void {
     if (thread.dead) return;
     thread.dead = true;
-    const tasks = [...thread.tasks.values()];
+    const tasks = thread.tasks.values();
     thread.tasks.clear();
     for (const task of tasks) {
       task.unsubscribe?.();

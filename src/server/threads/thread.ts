@@ -8,6 +8,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Code } from "../../core/code.js";
 import { ChassisError } from "../../core/error.js";
+import { IdTable } from "../../core/id-table.js";
 import { LazyAbortSource } from "../../core/lazy-abort.js";
 import type { Logger } from "../../core/log.js";
 import { cancelledError } from "../../runtime/deadline.js";
@@ -47,7 +48,7 @@ export async function runPredictThread(): Promise<void> {
   }
 
   /** The tasks running, by id: a cancel message aborts the task's source (ctx.signal). */
-  const running = new Map<number, LazyAbortSource>();
+  const running = new IdTable<LazyAbortSource>(); // not a Map: core/id-table says why
   /** Results finished this turn of the event loop, sent together (wire.ts). */
   let finished: TaskResult[] = [];
   let flushScheduled = false;

@@ -17,6 +17,7 @@
  * read and ignored), no TLS (ALPN), no HTTP/1.1 upgrade.
  */
 import type { Socket } from "node:net";
+import { IdTable } from "../../../core/id-table.js";
 import { HeaderListTooLarge, HpackDecoder, HpackError, ResponseEncoder, SharedHeaderBlock } from "./hpack.js";
 
 /** A response header block: encoded by the caller, or shared and indexed by the connection (hpack.ResponseEncoder). */
@@ -226,7 +227,8 @@ export class H2Connection {
   readonly #socket: Socket;
   readonly #options: Required<H2ConnectionOptions>;
   readonly #decoder = new HpackDecoder(4096);
-  readonly #streams = new Map<number, H2Stream>();
+  /** Open streams by id: an IdTable, not a Map (core/id-table says why). */
+  readonly #streams = new IdTable<H2Stream>();
   #input: Buffer | undefined;
   #prefaceSeen = false;
   #settingsSeen = false;
@@ -239,8 +241,8 @@ export class H2Connection {
   #receiveWindow = CONNECTION_WINDOW;
   #receiveUnacked = 0;
   #buffered = 0;
-  /** Streams with DATA waiting for window, in the order they blocked. */
-  readonly #blocked = new Set<H2Stream>();
+  /** Streams with DATA waiting for window, in the order they blocked (an array: see core/id-table for what a churning Set costs). */
+  readonly #blocked: H2Stream[] = [];
   /** Streams we reset lately, whose frames may still be on their way (oldest first, bounded). */
   readonly #recentlyReset = new Set<number>();
   /** A header block split over CONTINUATION frames, while it is being collected. */
@@ -330,7 +332,7 @@ export class H2Connection {
       const allowed = Math.min(stream.sendWindow, this.#sendWindow, this.#peerMaxFrame, data.length - offset);
       if (allowed <= 0) {
         stream.pending = [offset === 0 ? data : data.subarray(offset)];
-        this.#blocked.add(stream);
+        this.#blocked.push(stream);
         return;
       }
       const chunk = offset === 0 && allowed === data.length ? data : data.subarray(offset, offset + allowed);
@@ -358,7 +360,7 @@ export class H2Connection {
 
   forget(stream: H2Stream): void {
     this.#streams.delete(stream.id);
-    this.#blocked.delete(stream);
+    this.#unblock(stream);
     this.releaseBuffered(stream);
     this.#endIfIdle();
   }
@@ -703,18 +705,23 @@ export class H2Connection {
 
   /** Sends what flow control now allows of the streams that were waiting. */
   #flushBlocked(): void {
-    if (this.#blocked.size === 0) return;
+    if (this.#blocked.length === 0) return;
     for (const stream of [...this.#blocked]) {
       if (this.#sendWindow <= 0) return;
       if (stream.sendWindow <= 0) continue;
       const pending = stream.pending as Buffer[];
       stream.pending = undefined;
-      this.#blocked.delete(stream);
+      this.#unblock(stream);
       let i = 0;
       for (; i < pending.length && !stream.pending; i++) this.sendData(stream, pending[i] as Buffer);
       if (stream.pending) (stream.pending as Buffer[]).push(...pending.slice(i));
       else stream.drained();
     }
+  }
+
+  #unblock(stream: H2Stream): void {
+    const at = this.#blocked.indexOf(stream);
+    if (at !== -1) this.#blocked.splice(at, 1);
   }
 
   /** A stream error (RFC 9113 5.4.2): RST_STREAM, and the stream is closed. */
@@ -757,7 +764,7 @@ export class H2Connection {
   }
 
   #closeStreams(): void {
-    for (const stream of [...this.#streams.values()]) stream.close();
+    for (const stream of this.#streams.values()) stream.close();
   }
 
   #endIfIdle(): void {
