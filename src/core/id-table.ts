@@ -16,6 +16,11 @@
 
 const EMPTY = -1;
 const MIN_CAPACITY = 16;
+/**
+ * Up to this many slots (16 KiB), a table keeps its size when it empties: a connection whose 64 calls come and
+ * go in waves would otherwise grow and shrink it several times a wave.
+ */
+const KEEP_CAPACITY = 1024;
 /** Fibonacci hashing: consecutive ids (stream ids go up by 2) land far apart. */
 const GOLDEN = 0x9e3779b1;
 
@@ -75,7 +80,7 @@ export class IdTable<T extends NonNullable<unknown>> {
     }
     ids[hole] = EMPTY;
     values[hole] = undefined;
-    if (--this.#size * 8 < ids.length && ids.length > MIN_CAPACITY) this.#resize(ids.length / 2);
+    if (--this.#size * 8 < ids.length && ids.length > KEEP_CAPACITY) this.#resize(ids.length / 2);
     return true;
   }
 
