@@ -185,8 +185,7 @@ export class BatchingExecutor implements Executor {
     try {
       return await this.#inner.predictChunk(items, cancel);
     } finally {
-      this.#running.splice(this.#running.indexOf(batch), 1);
-      this.#pump();
+      this.#retire(batch);
     }
   }
 
@@ -204,9 +203,14 @@ export class BatchingExecutor implements Executor {
         this.#answer(entry.ticket, entry.index, outcomes[i] as ItemOutcome);
       });
     } finally {
-      this.#running.splice(this.#running.indexOf(batch), 1);
-      this.#pump();
+      this.#retire(batch);
     }
+  }
+
+  /** A batch's predictBatch call is over: its slot frees, and the queue may start the next. */
+  #retire(batch: Batch): void {
+    this.#running.splice(this.#running.indexOf(batch), 1);
+    this.#pump();
   }
 
   #answer(ticket: Ticket, index: number, outcome: ItemOutcome): void {
