@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../../test/helpers/random.js";
 import { IdTable } from "./id-table.js";
 
 describe("IdTable", () => {
@@ -55,11 +56,8 @@ describe("IdTable", () => {
   });
 
   test("matches a Map over 300,000 random sets, gets and deletes, growing into the thousands and shrinking back", () => {
-    let state = 2024;
-    const random = (n: number) => {
-      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-      return state % n;
-    };
+    const uniform = seededRandom(2024);
+    const random = (n: number) => Math.floor(uniform() * n);
     const table = new IdTable<number>();
     const model = new Map<number, number>();
     const keys: number[] = []; // the model's keys, to pick a victim in O(1)

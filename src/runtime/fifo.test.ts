@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { seededRandom } from "../../test/helpers/random.js";
 import { Fifo } from "./fifo.js";
 
 describe("Fifo", () => {
@@ -30,11 +31,8 @@ describe("Fifo", () => {
   });
 
   test("matches an array model over 200,000 random pushes, takes and clears, through many compactions", () => {
-    let state = 12345;
-    const random = (n: number) => {
-      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-      return state % n;
-    };
+    const uniform = seededRandom(12345);
+    const random = (n: number) => Math.floor(uniform() * n);
     const fifo = new Fifo<number>();
     let model: number[] = [];
     let next = 0;
