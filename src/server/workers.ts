@@ -31,6 +31,21 @@ type ToWorker =
 /** How long the primary waits for the workers' metrics before a scrape fails (503). */
 const METRICS_WAIT_MS = 5_000;
 
+/**
+ * Sends to a worker without throwing: a worker that has just exited may still
+ * look connected, and a send to it fails (EPIPE) with an 'error' event that
+ * would end the primary. The worker's 'exit' event deals with its end.
+ */
+function tell(worker: Worker, message: ToWorker, onFailure?: () => void): void {
+  if (!worker.isConnected()) {
+    onFailure?.();
+    return;
+  }
+  worker.send(message, (error: Error | null) => {
+    if (error) onFailure?.();
+  });
+}
+
 /** True in a process that cluster.fork() started. */
 export function isWorkerProcess(): boolean {
   return cluster.isWorker;
@@ -42,6 +57,13 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
   const ready = new Map<number, FromWorker & { type: "chassis:ready" }>();
   /** The workers that have said they are ready and have not exited: those whose metrics a scrape sums. */
   const serving = new Set<Worker>();
+  /**
+   * Every worker forked and not yet exited. Not cluster.workers: cluster
+   * removes a worker at its 'exit' only if its IPC channel has already closed,
+   * else later, at 'disconnect'; counted from there, a last 'exit' that came
+   * first left the primary waiting on nothing (exit status 13).
+   */
+  const live = new Set<Worker>();
   const restarts = new RestartBudget();
   let stopping = false;
   let status = 0;
@@ -51,10 +73,8 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
     const stopAll = (reason: string) => {
       if (stopping) return;
       stopping = true;
-      log.info(`stopping ${Object.keys(cluster.workers ?? {}).length} workers (${reason})`);
-      for (const worker of Object.values(cluster.workers ?? {})) {
-        if (worker?.isConnected()) worker.send({ type: "chassis:stop", reason } satisfies ToWorker);
-      }
+      log.info(`stopping ${live.size} workers (${reason})`);
+      for (const worker of live) tell(worker, { type: "chassis:stop", reason });
     };
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
@@ -63,7 +83,7 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
         return;
       }
       log.warn(`${signal} again: killing the workers`);
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
+      for (const worker of live) worker.process.kill("SIGKILL");
       status = 1;
     };
     process.on("SIGTERM", onSignal);
@@ -71,6 +91,7 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
 
     const fork = (index: number) => {
       const worker: Worker = cluster.fork({ CHASSIS_WORKER_INDEX: String(index) });
+      live.add(worker);
       worker.on("message", (message: FromWorker) => {
         if (message?.type === "chassis:ready") {
           ready.set(index, message);
@@ -85,11 +106,12 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
         } else if (message?.type === "chassis:drain") stopAll(`worker ${index}: ${message.reason}`);
         else if (message?.type === "chassis:metrics-ask") {
           void gatherMetrics([...serving]).then((merged) => {
-            if (worker.isConnected()) worker.send({ type: "chassis:metrics-merged", id: message.id, ...merged } satisfies ToWorker);
+            tell(worker, { type: "chassis:metrics-merged", id: message.id, ...merged });
           });
         }
       });
       worker.on("exit", (code, signal) => {
+        live.delete(worker);
         const wasReady = ready.delete(index);
         serving.delete(worker);
         if (stopping) {
@@ -109,7 +131,7 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
             fork(index);
           }
         }
-        if (Object.keys(cluster.workers ?? {}).length === 0 && stopping) {
+        if (live.size === 0 && stopping) {
           process.off("SIGTERM", onSignal);
           process.off("SIGINT", onSignal);
           resolve(status);
@@ -135,7 +157,10 @@ function gatherMetrics(serving: readonly Worker[]): Promise<{ text: string } | {
   const waiting = new Set(workers);
   return new Promise((resolve) => {
     const cleanups: Array<() => void> = [];
+    let done = false;
     const finish = (result: { text: string } | { error: string }) => {
+      if (done) return; // a failed send's callback may come after the answer
+      done = true;
       clearTimeout(timer);
       for (const cleanup of cleanups) cleanup();
       resolve(result);
@@ -163,7 +188,7 @@ function gatherMetrics(serving: readonly Worker[]): Promise<{ text: string } | {
         worker.off("message", onMessage);
         worker.off("exit", onExit);
       });
-      worker.send({ type: "chassis:metrics-snapshot-ask", id } satisfies ToWorker);
+      tell(worker, { type: "chassis:metrics-snapshot-ask", id }, onExit);
     }
     settleIfDone();
   });
@@ -175,7 +200,8 @@ function gatherMetrics(serving: readonly Worker[]): Promise<{ text: string } | {
  */
 export async function runWorker(config: ServerConfig, options: StartOptions): Promise<RunningServer> {
   const send = (message: FromWorker) => {
-    if (process.connected) process.send?.(message);
+    // The callback takes a failed send (the primary just died) instead of an 'error' event; 'disconnect' follows.
+    if (process.connected) process.send?.(message, () => {});
   };
   // A scrape's answers from the primary, by the id of its question.
   const scrapes = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();

@@ -4,6 +4,7 @@
  * a dead worker replaced, a broken model reported once with its exit status.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { describe, test } from "node:test";
 import { OmiClient } from "../../src/client/omi-client.js";
@@ -80,7 +81,7 @@ describe("serve --workers", () => {
     const client = new OmiClient({ address: `127.0.0.1:${server.port}` });
     await client.shutdown();
     client.close();
-    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
+    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0, server.stderr());
     for (const pid of pids) assert.throws(() => process.kill(Number(pid), 0), "worker still running");
   });
 
@@ -103,7 +104,7 @@ describe("serve --workers", () => {
     assert.equal(again.status, 200);
     assert.match(again.body, /^chassis_requests_total\{interface="v1",outcome="ok"\} 1$/m);
     server.kill("SIGTERM");
-    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
+    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0, server.stderr());
   });
 
   test("a worker that dies is replaced and the server keeps answering; SIGTERM then stops everything with 0", async () => {
@@ -118,7 +119,29 @@ describe("serve --workers", () => {
     assert.equal(after.size, 2);
     assert.ok(!after.has(victim));
     server.kill("SIGTERM");
-    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0);
+    assert.equal(await withTimeout(server.exited, 15_000, "all workers exit"), 0, server.stderr());
+  });
+
+  test("workers that drain and exit while the primary is busy (stopped) still end the server with 0", async () => {
+    // Each worker takes its own SIGTERM (as a terminal's Ctrl-C reaches the whole process group), drains, tells the
+    // stopped primary and exits. When the primary resumes, its stop message goes to workers that look connected but
+    // are gone: that send failed with an unhandled EPIPE (exit 1) before sends took a callback.
+    const server = await spawnWorkers(2);
+    const pids = [...server.stderr().matchAll(/\(pid (\d+)\) ready/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 2);
+    const primary = server.process.pid as number;
+    const state = (pid: number) => /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1];
+    process.kill(primary, "SIGSTOP");
+    try {
+      for (const pid of pids) process.kill(pid, "SIGTERM");
+      // Zombies: exited, waiting for the primary to reap them.
+      for (let i = 0; i < 250 && !pids.every((pid) => state(pid) === "Z"); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(pids.map(state), ["Z", "Z"]);
+    } finally {
+      process.kill(primary, "SIGCONT");
+    }
+    assert.equal(await withTimeout(server.exited, 15_000, "the primary exits"), 0, server.stderr());
+    assert.match(server.stderr(), /stopping 2 workers \(worker \d: SIGTERM\)/);
   });
 
   test("a model that fails to import stops the server with its exit status, and workers with --load status are refused", async () => {
