@@ -131,13 +131,18 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
             fork(index);
           }
         }
-        if (live.size === 0 && stopping) {
-          process.off("SIGTERM", onSignal);
-          process.off("SIGINT", onSignal);
-          resolve(status);
-        }
+        if (live.size === 0 && stopping) finish();
       });
     };
+    const finish = () => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      process.off("beforeExit", finish);
+      resolve(status);
+    };
+    // The event loop is empty: no worker is left to wait for, whatever was counted. Without this, a missed 'exit'
+    // would end the primary with Node's status 13 (a top-level await that never settled) instead of the workers'.
+    process.on("beforeExit", finish);
     log.info(`starting ${count} workers; each loads the model`);
     for (let index = 1; index <= count; index++) fork(index);
   });
