@@ -47,6 +47,9 @@ describe("start-up modules", () => {
     });
     const client = new OmiClient({ address: `127.0.0.1:${server.port}` });
     try {
+      // Longer than the REST server's timeout check (1 s): an idle server's timer must not load perf_hooks either
+      // (it did, and a slow CI run's Status came after it).
+      await new Promise((r) => setTimeout(r, 1500));
       assert.equal((await client.status()).statusCode, 200);
       const afterStatus = await builtinsOf(server, listFile);
       for (const loaded of ["net", "fs"]) assert.ok(afterStatus.has(loaded), `${loaded} is in the list, so the list is real`);

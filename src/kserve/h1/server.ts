@@ -73,6 +73,8 @@ export class H1Server {
   }
 
   #checkTimeouts(): void {
+    // Nothing to check while idle; and the first `performance` read loads perf_hooks, which an idle server never needs.
+    if (this.#connections.size === 0) return;
     const now = performance.now();
     const { keepAliveTimeoutMs, headersTimeoutMs, requestTimeoutMs } = this.#options;
     for (const connection of this.#connections) {
