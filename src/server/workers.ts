@@ -61,7 +61,7 @@ export function runPrimary(config: ServerConfig, log: Logger): Promise<number> {
    * Every worker forked and not yet exited. Not cluster.workers: cluster
    * removes a worker at its 'exit' only if its IPC channel has already closed,
    * else later, at 'disconnect'; counted from there, a last 'exit' that came
-   * first left the primary waiting on nothing (exit status 13).
+   * before its 'disconnect' would leave the primary waiting on nothing.
    */
   const live = new Set<Worker>();
   const restarts = new RestartBudget();
