@@ -32,4 +32,71 @@ describe("LazyAbortSource", () => {
     source.onAbort(() => calls.push("late"));
     assert.deepEqual(calls, ["a", "late"]);
   });
+
+  test("one listener and many: each runs once, an unsubscribed one never, the same function once however often added", () => {
+    const calls: string[] = [];
+    const listener = (name: string) => () => calls.push(name);
+
+    const lone = new LazyAbortSource();
+    lone.onAbort(listener("gone"))();
+    lone.abort();
+    assert.deepEqual(calls, [], "the only listener, unsubscribed");
+
+    const pair = new LazyAbortSource();
+    const offA = pair.onAbort(listener("a"));
+    pair.onAbort(listener("b"));
+    offA();
+    offA(); // twice is harmless
+    pair.abort();
+    assert.deepEqual(calls, ["b"]);
+
+    calls.length = 0;
+    const same = new LazyAbortSource();
+    const twice = listener("twice");
+    const offFirst = same.onAbort(twice);
+    same.onAbort(twice);
+    same.abort();
+    assert.deepEqual(calls, ["twice"], "added twice, called once (as a Set of listeners does)");
+    offFirst(); // after the abort: nothing left to remove
+
+    calls.length = 0;
+    const stale = new LazyAbortSource();
+    const offOld = stale.onAbort(listener("old"));
+    offOld();
+    stale.onAbort(listener("new"));
+    offOld(); // a stale unsubscribe leaves the new one alone
+    stale.abort();
+    assert.deepEqual(calls, ["new"]);
+
+    calls.length = 0;
+    const many = new LazyAbortSource();
+    const offs = Array.from({ length: 1000 }, (_, i) => many.onAbort(listener(String(i))));
+    for (let i = 0; i < 1000; i += 2) (offs[i] as () => void)();
+    many.abort();
+    assert.deepEqual(
+      calls,
+      Array.from({ length: 500 }, (_, i) => String(2 * i + 1)),
+    );
+  });
+
+  test("a listener that unsubscribes another during abort() does not stop it: abort() calls all it had", () => {
+    for (const count of [2, 3]) {
+      const source = new LazyAbortSource();
+      const calls: number[] = [];
+      const offs: Array<() => void> = [];
+      for (let i = 0; i < count; i++) {
+        offs.push(
+          source.onAbort(() => {
+            calls.push(i);
+            for (const off of offs) off();
+          }),
+        );
+      }
+      source.abort();
+      assert.deepEqual(
+        calls,
+        Array.from({ length: count }, (_, i) => i),
+      );
+    }
+  });
 });

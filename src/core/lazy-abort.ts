@@ -10,7 +10,12 @@ export class LazyAbortSource {
   #controller: AbortController | undefined;
   #reason: unknown;
   #aborted = false;
-  #listeners: Set<() => void> | undefined;
+  /**
+   * One function while there is one, the common case (a call's one waiter):
+   * a Set per call cost an allocation, and another when its delete shrank
+   * it. A Set from the second on, as an item each may listen (runtime.ts).
+   */
+  #listeners: (() => void) | Set<() => void> | undefined;
 
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -36,7 +41,8 @@ export class LazyAbortSource {
     this.#controller?.abort(reason);
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners) for (const listener of listeners) listener();
+    if (typeof listeners === "function") listeners();
+    else if (listeners) for (const listener of listeners) listener();
   }
 
   /**
@@ -48,9 +54,17 @@ export class LazyAbortSource {
       listener();
       return noop;
     }
-    this.#listeners ??= new Set();
-    this.#listeners.add(listener);
-    return () => this.#listeners?.delete(listener);
+    const listeners = this.#listeners;
+    if (listeners === undefined) this.#listeners = listener;
+    else if (typeof listeners !== "function") listeners.add(listener);
+    else if (listeners !== listener) this.#listeners = new Set([listeners, listener]);
+    return () => this.#remove(listener);
+  }
+
+  #remove(listener: () => void): void {
+    const listeners = this.#listeners;
+    if (listeners === listener) this.#listeners = undefined;
+    else if (typeof listeners === "object") listeners.delete(listener);
   }
 }
 
