@@ -106,12 +106,14 @@ describe("IdTable", () => {
       return bytes.reduce((a, b) => a + b, 0);
     };
     const table = promoted("id-table");
-    const map = promoted("map");
-    // 400,000 calls of about 1 KB: 400 MB if every call were promoted. Measured: IdTable 4 MB (tsx's own), Map 32-385 MB.
+    // 400,000 calls of about 1 KB: 400 MB if every call were promoted. Measured: IdTable 4 MB (tsx's own), Map 370-387
+    // MB in most runs, 33 MB in some and 16 MB in one of 20 (a major GC can break the chain): hence up to three tries.
     assert.ok(table < 20e6, `the IdTable's calls were promoted: ${table} bytes`);
+    const maps: number[] = [];
+    while (maps.length < 3 && !maps.some((map) => map > 4 * table)) maps.push(promoted("map"));
     assert.ok(
-      map > 4 * table,
-      `the Map promoted ${map} bytes, the IdTable ${table}: if V8 no longer keeps a churning Map's calls, core/id-table may go`,
+      maps.some((map) => map > 4 * table),
+      `the Map promoted ${maps.join(", ")} bytes, the IdTable ${table}: if V8 no longer keeps a churning Map's calls, core/id-table may go`,
     );
   });
 });
