@@ -26,10 +26,14 @@ const GOLDEN = 0x9e3779b1;
 
 export class IdTable<T extends NonNullable<unknown>> {
   // Open addressing with linear probing, at most half full; a delete shifts the entries after it back (no tombstones).
-  #ids = new Float64Array(MIN_CAPACITY).fill(EMPTY);
-  #values: Array<T | undefined> = new Array<T | undefined>(MIN_CAPACITY).fill(undefined);
-  #shift = 32 - Math.log2(MIN_CAPACITY);
+  #ids!: Float64Array;
+  #values!: Array<T | undefined>;
+  #shift!: number;
   #size = 0;
+
+  constructor() {
+    this.#empty(MIN_CAPACITY);
+  }
 
   get size(): number {
     return this.#size;
@@ -92,9 +96,7 @@ export class IdTable<T extends NonNullable<unknown>> {
   }
 
   clear(): void {
-    this.#ids = new Float64Array(MIN_CAPACITY).fill(EMPTY);
-    this.#values = new Array<T | undefined>(MIN_CAPACITY).fill(undefined);
-    this.#shift = 32 - Math.log2(MIN_CAPACITY);
+    this.#empty(MIN_CAPACITY);
     this.#size = 0;
   }
 
@@ -112,12 +114,17 @@ export class IdTable<T extends NonNullable<unknown>> {
     return -1;
   }
 
-  #resize(capacity: number): void {
-    const ids = this.#ids;
-    const values = this.#values;
+  /** Fresh, empty arrays of `capacity` slots (a power of two); #size is the caller's to set. */
+  #empty(capacity: number): void {
     this.#ids = new Float64Array(capacity).fill(EMPTY);
     this.#values = new Array<T | undefined>(capacity).fill(undefined);
     this.#shift = 32 - Math.log2(capacity);
+  }
+
+  #resize(capacity: number): void {
+    const ids = this.#ids;
+    const values = this.#values;
+    this.#empty(capacity);
     const mask = capacity - 1;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as number;
