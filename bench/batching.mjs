@@ -6,7 +6,7 @@
  * measured by serve.mjs.
  *
  *   npm run build && node bench/batching.mjs [--model digits|offthread] [--n 20000] [--runs 3]
- *       [--concurrency 64,1] [--max-concurrent 1,2] [--max-wait 0] [--wait-idle 30]
+ *       [--concurrency 64,1] [--max-concurrent 1,2] [--max-wait 0] [--wait-idle 30] [--json FILE]
  *
  * `--model offthread` is a synthetic batch model (batchSize 16) whose
  * predictBatch does a fixed ~0.4 ms of CPU on libuv's thread pool (pbkdf2),
@@ -18,9 +18,10 @@
  * with the range) and the ratios on/off. `--max-concurrent 1,2` gives one
  * "on" line per value of batching.maxConcurrentBatches (the default is 1).
  * Runs of the configurations alternate, so drift in the machine hits all alike.
+ * --json FILE also writes those lines' figures (bench/targets.mjs reads it).
  */
 import { pbkdf2 } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { machine, parseArgs, ROOT, reportIdle } from "./lib.mjs";
@@ -122,6 +123,7 @@ const configs = [
 ];
 
 let failures = 0;
+const lines = [];
 for (const concurrency of concurrencies) {
   const results = new Map(configs.map((c) => [c.name, []]));
   for (let r = 0; r < runs; r++) {
@@ -148,7 +150,16 @@ for (const concurrency of concurrencies) {
   const off = median("off");
   for (const config of configs) {
     const m = median(config.name);
-    const ratio = config.name === "off" ? "" : `; on/off: calls/s x${(m.perS / off.perS).toFixed(2)}, p50 x${(m.p50 / off.p50).toFixed(2)}`;
+    // The ratio of the medians, and the range of each round's own ratio (the runs alternate, so round r's are neighbours).
+    const rounds = results.get(config.name).map((run, r) => run.perS / results.get("off")[r].perS);
+    const onOff =
+      config.name === "off"
+        ? undefined
+        : { perS: m.perS / off.perS, p50: m.p50 / off.p50, roundsMin: Math.min(...rounds), roundsMax: Math.max(...rounds) };
+    const ratio = onOff
+      ? `; on/off: calls/s x${onOff.perS.toFixed(2)} (rounds ${onOff.roundsMin.toFixed(2)}-${onOff.roundsMax.toFixed(2)}), p50 x${onOff.p50.toFixed(2)}`
+      : "";
+    lines.push({ concurrency, batching: config.name, ...m, onOff });
     console.log(
       `concurrency ${String(concurrency).padStart(2)} batching ${config.name}: ${m.perS.toFixed(0)} calls/s (${m.min.toFixed(0)}-${m.max.toFixed(0)}), ` +
         `p50 ${m.p50.toFixed(3)} ms, p99 ${m.p99.toFixed(3)} ms, ${m.perBatch.toFixed(1)} items/predictBatch${ratio}` +
@@ -156,4 +167,5 @@ for (const concurrency of concurrencies) {
     );
   }
 }
+if (args.json) writeFileSync(args.json, `${JSON.stringify({ model: modelName, n, runs, failures, results: lines }, null, 2)}\n`);
 process.exitCode = failures ? 1 : 0;

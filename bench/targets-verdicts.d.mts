@@ -13,6 +13,7 @@ export function verdictsOf(figures: {
   workersOmi?: unknown;
   workersV1?: unknown;
   batching?: unknown;
+  batchingInProcess?: unknown;
   coldstart?: unknown;
   soak?: unknown;
 }): Verdict[];

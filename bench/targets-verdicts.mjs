@@ -9,7 +9,7 @@
 export const REFERENCE_REQ_PER_S = { echo: 3257, digits: 2193 };
 
 /** The verdict lines, from whichever steps ran. */
-export function verdictsOf({ serve, workersOmi, workersV1, batching, coldstart, soak }) {
+export function verdictsOf({ serve, workersOmi, workersV1, batching, batchingInProcess, coldstart, soak }) {
   const out = [];
   const fmt = (x, digits = 2) => x.toFixed(digits);
   const ratioText = (r) => `${fmt(r.ratio)}x${r.ratioRange ? ` (${fmt(r.ratioRange[0])}-${fmt(r.ratioRange[1])})` : ""}`;
@@ -80,6 +80,18 @@ export function verdictsOf({ serve, workersOmi, workersV1, batching, coldstart, 
         one.p50.median <= 1.1,
       );
     }
+  }
+  // Reported beside the verdicts over the wire: what batching gains the model when no transport shares the bill.
+  const inProcess = batchingInProcess?.results.find((r) => r.concurrency === 64 && r.onOff);
+  if (inProcess) {
+    const { onOff } = inProcess;
+    add(
+      "4. batching in-process (Runtime.run, no transport), digits, 64 callers",
+      "reported: the 3x is judged over the wire, above",
+      `${fmt(onOff.perS)}x (rounds ${fmt(onOff.roundsMin)}-${fmt(onOff.roundsMax)}): ${fmt(inProcess.perS, 0)} calls/s on, ` +
+        `${fmt(inProcess.perBatch, 1)} items per predictBatch${batchingInProcess.failures ? `; ${batchingInProcess.failures} wrong answers` : ""}`,
+      undefined,
+    );
   }
   if (coldstart) {
     const digits = coldstart.models.digits;

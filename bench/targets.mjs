@@ -86,6 +86,9 @@ try {
       ...common,
       ...["--model", "digits", "--protocol", "omi", "--configs", "16x16,16x4,4x16,1x64,1x1", "--pin", "--batching-ab"],
     ]);
+    figures.batchingInProcess = await bench("batching-in-process", "batching.mjs", [
+      ...["--runs", runs, "--concurrency", "64", "--max-concurrent", "1", "--wait-idle", waitIdle],
+    ]);
   }
   if (!skip.has("coldstart")) {
     figures.coldstart = await bench("coldstart", "coldstart.mjs", ["--runs", "7", "--wait-idle", waitIdle]);

@@ -71,6 +71,21 @@ describe("verdictsOf", () => {
     assert.equal(byItem(verdicts, "goal: OMI digits 16x16 against the Chassis reference").met, false);
   });
 
+  test("item 4 in-process: reported with the 64-caller ratio and its rounds, never a verdict", () => {
+    const batchingInProcess = {
+      failures: 0,
+      results: [
+        { concurrency: 64, batching: "off", perS: 20000, perBatch: 1 },
+        { concurrency: 64, batching: "on", perS: 90000, perBatch: 16, onOff: { perS: 4.5, p50: 0.2, roundsMin: 4.1, roundsMax: 4.9 } },
+      ],
+    };
+    const line = byItem(verdictsOf({ batchingInProcess }), "4. batching in-process (Runtime.run, no transport), digits, 64 callers");
+    assert.equal(line.met, undefined);
+    assert.equal(line.measured, "4.50x (rounds 4.10-4.90): 90000 calls/s on, 16.0 items per predictBatch");
+    const wrong = verdictsOf({ batchingInProcess: { ...batchingInProcess, failures: 3 } });
+    assert.match(byItem(wrong, "4. batching in-process (Runtime.run, no transport), digits, 64 callers").measured, /3 wrong answers/);
+  });
+
   test("items 5 and 6: cold start against 300 ms, RSS reported without a verdict, the soak's own pass", () => {
     const coldstart = {
       bare: { medianMs: 100 },
