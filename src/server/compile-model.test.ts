@@ -190,4 +190,20 @@ describe("compileModel", () => {
     seen.add(contentHash(text.subarray(0, -1)));
     assert.equal(seen.size, text.length + 3);
   });
+
+  test("contentHash: the bytes decide, not where they sit in memory; trailing zero bytes and short inputs count", () => {
+    const text = Buffer.from("export default defineModel({ name: 'x' });\n");
+    const expected = contentHash(text);
+    // The same bytes at every offset of a larger buffer: 32-bit words are read from an aligned copy when needed.
+    for (let offset = 1; offset < 8; offset++) {
+      const backing = new Uint8Array(text.length + 16).fill(0xff);
+      backing.set(text, offset);
+      assert.equal(contentHash(backing.subarray(offset, offset + text.length)), expected, `offset ${offset}`);
+    }
+    const seen = new Set<string>();
+    for (const bytes of [[], [0], [0, 0], [0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0, 0], [1], [1, 0, 0, 0], [0, 0, 0, 1]]) {
+      seen.add(contentHash(Uint8Array.from(bytes)));
+    }
+    assert.equal(seen.size, 9, "inputs of 0-5 zero bytes and words differing in one byte hash apart");
+  });
 });
