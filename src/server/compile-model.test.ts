@@ -199,6 +199,10 @@ describe("compileModel", () => {
       const backing = new Uint8Array(text.length + 16).fill(0xff);
       backing.set(text, offset);
       assert.equal(contentHash(backing.subarray(offset, offset + text.length)), expected, `offset ${offset}`);
+      // A Buffer's slice() is a view, not a copy: the unaligned path must not read from the start of its memory.
+      const buffer = Buffer.alloc(text.length + 16, 0xff);
+      buffer.set(text, offset);
+      assert.equal(contentHash(buffer.subarray(offset, offset + text.length)), expected, `Buffer offset ${offset}`);
     }
     const seen = new Set<string>();
     for (const bytes of [[], [0], [0, 0], [0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0, 0], [1], [1, 0, 0, 0], [0, 0, 0, 1]]) {

@@ -275,11 +275,12 @@ function writeAtomically(path: string, data: string | Uint8Array): void {
  */
 export function contentHash(data: Uint8Array): string {
   const wordCount = data.length >>> 2;
-  // An Int32Array needs an offset that is a multiple of 4; a Buffer from Node's pool may not have one.
+  // An Int32Array needs an offset that is a multiple of 4; a subarray may not have one. Then a copy (new
+  // Uint8Array copies; Buffer#slice would not).
   const words =
     data.byteOffset % 4 === 0
       ? new Int32Array(data.buffer, data.byteOffset, wordCount)
-      : new Int32Array(data.slice(0, wordCount * 4).buffer, 0, wordCount);
+      : new Int32Array(new Uint8Array(data.subarray(0, wordCount * 4)).buffer, 0, wordCount);
   let a1 = 0xdeadbeef ^ 0x9e3779b9;
   let a2 = 0x41c6ce57 ^ 0x9e3779b9;
   let b1 = 0xdeadbeef ^ 0x85ebca6b;
