@@ -1,11 +1,11 @@
 /**
  * The docs keep up with the code: every tool error id is in the error
  * catalog, every serve flag and CLI command is in the CLI reference, and
- * every relative link between docs resolves.
+ * every relative link between docs resolves, to a heading where it names one.
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, normalize } from "node:path";
 import { test } from "node:test";
 import { TOOL_ERRORS } from "../src/core/tool-error.js";
 import { SERVER_FLAGS } from "../src/server/config.js";
@@ -55,4 +55,47 @@ test("relative links between the docs and the README resolve", () => {
       assert.ok(existsSync(join(ROOT, dirname(file), target)), `${file} links to ${target}, which does not exist`);
     }
   }
+});
+
+/** The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces to hyphens, -1, -2 on repeats. */
+function headingAnchors(file: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  for (const [, heading = ""] of read(file)
+    .replace(/```[\s\S]*?```/g, "")
+    .matchAll(/^#{1,6}\s+(.*)$/gm)) {
+    const base = heading
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+      .replace(/\s/g, "-");
+    const repeat = seen.get(base) ?? 0;
+    seen.set(base, repeat + 1);
+    anchors.add(repeat ? `${base}-${repeat}` : base);
+  }
+  return anchors;
+}
+
+test("links to a heading of the README, bench/README.md or docs/ name a heading that is there", () => {
+  const files = [
+    "README.md",
+    "bench/README.md",
+    ...readdirSync(join(ROOT, "docs")).flatMap((f) => (f.endsWith(".md") ? [`docs/${f}`] : [])),
+  ];
+  let checked = 0;
+  for (const file of files) {
+    const prose = read(file)
+      .replace(/```[\s\S]*?```/g, "")
+      .replace(/`[^`\n]*`/g, "");
+    for (const [, target = "", fragment = ""] of prose.matchAll(/\]\(([^)#\s]*)#([^)\s]+)\)/g)) {
+      const linked = target ? normalize(join(dirname(file), target)) : file;
+      if (!linked.endsWith(".md") || !existsSync(join(ROOT, linked))) continue;
+      assert.ok(
+        headingAnchors(linked).has(decodeURIComponent(fragment)),
+        `${file} links to ${target}#${fragment}: no such heading in ${linked}`,
+      );
+      checked++;
+    }
+  }
+  assert.ok(checked > 100, `only ${checked} links to headings found: is the pattern still right?`);
 });
