@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -245,6 +245,43 @@ export function processTree(pid) {
     }
   }
   return out;
+}
+
+/**
+ * The process listening on a TCP port of this machine (/proc/net/tcp and tcp6, state LISTEN, then the
+ * process holding that socket), or undefined when /proc shows none (another network namespace).
+ */
+export function listeningPid(port) {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const row of text.split("\n").slice(1)) {
+      const fields = row.trim().split(/\s+/);
+      // fields: sl, local_address (ADDR:PORT in hex), rem_address, st (0A = LISTEN), ..., inode (#10)
+      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === "0A") inodes.add(`socket:[${fields[9]}]`);
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    let fds = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) return Number(pid);
+      } catch {}
+    }
+  }
+  return undefined;
 }
 
 /** utime+stime of a process and its live descendants, in seconds. */

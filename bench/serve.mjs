@@ -8,7 +8,8 @@
  *                        [--configs 16x16,1x1,16x1] [--latency-n N] [--runs 3]
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
  *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin] [--batching-ab]
- *                        [--predict-threads N]
+ *                        [--predict-threads N] [--versus [127.0.0.1:]PORT]
+ *                        [--versus-label NAME] [--versus-pid PID]
  *
  * For each configuration (connections x streams), protocol and server (the
  * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
@@ -24,6 +25,10 @@
  * (predicting on its main thread), and --batching-ab also runs it with
  * `--batching off`, in the same alternation: the line after the table
  * compares the two chassis-ts runs of each round.
+ * --versus adds an OMI server started elsewhere (another implementation, e.g.
+ * the Chassis reference server or bench/python_omi_server.py) to the OMI
+ * runs, checked the same way against its own first answer; its process (for
+ * CPU and RSS) is the one listening on the port, or --versus-pid.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -34,6 +39,7 @@ import {
   frame,
   grpcRaw,
   httpRaw,
+  listeningPid,
   machine,
   machineCpu,
   median,
@@ -83,6 +89,8 @@ if (!Number.isInteger(predictThreads) || predictThreads < 0) throw new Error("--
 if ([workers > 1, batchingAb, predictThreads > 0].filter(Boolean).length > 1) {
   throw new Error("--batching-ab, --workers and --predict-threads each add a second chassis-ts: use one of them");
 }
+const versus = args.versus === undefined ? undefined : versusServer(args.versus, args["versus-label"], args["versus-pid"]);
+if (versus && !protocols.includes("omi")) throw new Error("--versus is an OMI server: it needs --protocol omi or both");
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
 for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
@@ -190,24 +198,46 @@ try {
     console.log(`# ${label} pid ${companion.pid}: OMI 127.0.0.1:${companionOmi}, REST 127.0.0.1:${companionHttp}`);
     servers.splice(1, 0, { label, pid: companion.pid, omiPort: companionOmi, httpPort: companionHttp });
   }
+  if (versus) {
+    // Another implementation answers in its own words (digits scores may be printed otherwise): its first
+    // answer is checked against chassis-ts's, then every later one against that first answer.
+    const answer = await grpcRaw(versus.port, "/ModzyModel/Run", readFileSync(grpcBodyFile)).catch((error) => {
+      throw new Error(`--versus: no OMI Run answer from 127.0.0.1:${versus.port} (${error.message})`);
+    });
+    const problem = checkVersusCapture(answer);
+    if (problem) throw new Error(`--versus: ${versus.label}'s Run answer is not what ${model} answers: ${problem}`);
+    versus.pid ??= listeningPid(versus.port);
+    if (versus.pid === undefined)
+      throw new Error(
+        `--versus: no process here listens on port ${versus.port} (a container's port forward?); give the server's --versus-pid`,
+      );
+    versus.omiResponseBytes = answer.body.length;
+    versus.expected = fromBinary(RunResponseSchema, answer.body.subarray(5)).outputs[0].output["results.json"];
+    console.log(
+      `# ${versus.label} pid ${versus.pid}: OMI 127.0.0.1:${versus.port}, answers ${answer.body.length}-byte DATA (chassis-ts ${grpc.body.length})`,
+    );
+    servers.push({ ...versus, omiPort: versus.port, omiOnly: true });
+  }
   if (pin) for (const server of servers) await pinProcess(server.pid, "0");
-  const expectedData = { omi: grpc.body.length, v1: rest.body.length };
+  for (const server of servers) server.omiResponseBytes ??= grpc.body.length;
+  const restBodyBytes = rest.body.length;
   // The size of one whole v1 answer, per server: the baseline's node:http adds `Connection: keep-alive`, ours does not.
   const responseBytes = (answer) => {
     let head = "HTTP/1.1 200 OK\r\n";
     for (let i = 0; i < answer.rawHeaders.length; i += 2) head += `${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}\r\n`;
     return Buffer.byteLength(`${head}\r\n`, "latin1") + answer.body.length;
   };
-  for (const server of servers)
+  for (const server of servers.filter((x) => !x.omiOnly))
     server.restResponseBytes = responseBytes(await httpRaw(server.httpPort, restPath, v1RequestBody(caseInfo.input)));
 
   for (const config of configs) {
     for (const protocol of protocols) {
       // Runs alternate between the servers (baseline, chassis-ts, baseline, ...): this VM's speed drifts by
       // 20% within minutes, and back-to-back blocks of runs would put that drift into the ratio.
-      const samplesOf = new Map(servers.map((server) => [server.label, []]));
+      const here = servers.filter((server) => protocol === "omi" || !server.omiOnly);
+      const samplesOf = new Map(here.map((server) => [server.label, []]));
       for (let r = 0; r < runs; r++) {
-        for (const server of servers) {
+        for (const server of here) {
           // A run during which other processes used much CPU is repeated (at most --retries times).
           for (let attempt = 0; ; attempt++) {
             const sample = await measure(server, protocol, config);
@@ -223,7 +253,7 @@ try {
         }
       }
       const baseSamples = samplesOf.get("node-baseline");
-      for (const server of servers) {
+      for (const server of here) {
         const samples = samplesOf.get(server.label);
         // Each run's ratio is against the baseline run just before it; the figure is the median of those ratios.
         const ratios = samples.map((s, i) => s.reqPerS / baseSamples[i].reqPerS);
@@ -243,10 +273,12 @@ try {
         if (!r.ok) failed++;
         console.log(line(r));
       }
-      if (companion) {
-        // Round by round, the chassis-ts runs against the companion run just before them.
-        const [other, ours] = [samplesOf.get(servers[1].label), samplesOf.get(servers[2].label)];
-        const comparison = { protocol, model, c: config.c, m: config.m, server: servers[2].label, versus: servers[1].label };
+      // Round by round, the chassis-ts runs against the companion's and --versus's runs of the same round.
+      const chassisLabel = servers[companion ? 2 : 1].label;
+      const others = [companion && servers[1].label, versus && protocol === "omi" && versus.label].filter(Boolean);
+      for (const otherLabel of others) {
+        const [other, ours] = [samplesOf.get(otherLabel), samplesOf.get(chassisLabel)];
+        const comparison = { protocol, model, c: config.c, m: config.m, server: chassisLabel, versus: otherLabel };
         const compare = (what, ratioOf) => {
           const ratios = ours.map((s, i) => ratioOf(s, other[i]));
           comparison[what] = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
@@ -255,7 +287,7 @@ try {
         };
         comparisons.push(comparison);
         console.log(
-          `# ${protocol} ${config.c}x${config.m}: ${servers[2].label} / ${servers[1].label}: ` +
+          `# ${protocol} ${config.c}x${config.m}: ${chassisLabel} / ${otherLabel}: ` +
             [
               compare("req/s", (s, o) => s.reqPerS / o.reqPerS),
               compare("p50", (s, o) => s.p50 / o.p50),
@@ -347,7 +379,9 @@ try {
           ];
     };
     const verify = () =>
-      grpcMode ? verifyGrpc(port, caseInfo.input, caseInfo.expected) : verifyRest(port, restPath, caseInfo.input, caseInfo.expected);
+      grpcMode
+        ? verifyGrpc(port, caseInfo.input, server.expected ?? caseInfo.expected)
+        : verifyRest(port, restPath, caseInfo.input, caseInfo.expected);
 
     const tool = (warm) => {
       const [cmd, list] = toolArgs(warm);
@@ -408,7 +442,7 @@ try {
         problems.push(`failed ${stats.failed}, errored ${stats.errored}, timeout ${stats.timeout}`);
       if (stats.logged !== want || stats.logged2xx !== want)
         problems.push(`log file has ${stats.logged2xx} 2xx lines of ${stats.logged}, expected ${want}`);
-      const perResponse = expectedData[protocol];
+      const perResponse = grpcMode ? server.omiResponseBytes : restBodyBytes;
       const responses = stats.dataBytes / perResponse;
       if (duration ? !(Number.isInteger(responses) && responses >= want && responses <= want + config.c * config.m) : responses !== want) {
         problems.push(
@@ -468,6 +502,53 @@ function checkGrpcCapture({ headers, body, trailers }) {
     return `unexpected RunResponse ${JSON.stringify(response)}`;
   }
   return null;
+}
+
+/** --versus: [127.0.0.1:]PORT of an OMI server this script does not start (nor stop). */
+function versusServer(address, label = "versus", pid = undefined) {
+  const match = /^(?:(?:127\.0\.0\.1|localhost):)?(\d{1,5})$/.exec(String(address));
+  const port = Number(match?.[1]);
+  if (!match || port < 1 || port > 65535)
+    throw new Error(
+      `--versus must be a port on this machine, PORT or 127.0.0.1:PORT (its CPU and memory are read from /proc), got ${address}`,
+    );
+  if (typeof label !== "string" || !/^[\w.-]{1,20}$/.test(label) || label === "node-baseline" || label.startsWith("chassis-ts"))
+    throw new Error(
+      `--versus-label must be 1-20 letters, digits, '.', '_' or '-', and not a label of this script's own servers, got ${label}`,
+    );
+  if (pid !== undefined && !(Number.isInteger(Number(pid)) && Number(pid) > 0))
+    throw new Error(`--versus-pid must be a process id, got ${pid}`);
+  return { label, port, pid: pid === undefined ? undefined : Number(pid) };
+}
+
+/**
+ * The --versus server's answer to the benchmark's Run: a gRPC success with one successful item whose
+ * results.json says what chassis-ts's does (echo: the same bytes; digits: the same class first).
+ */
+function checkVersusCapture({ headers, body, trailers }) {
+  if (headers[":status"] !== 200) return `:status ${headers[":status"]}`;
+  if (!/^application\/grpc(\+proto)?$/.test(headers["content-type"] ?? "")) return `content-type ${headers["content-type"]}`;
+  const status = trailers["grpc-status"] ?? headers["grpc-status"];
+  if (String(status) !== "0") return `grpc-status ${status} ${trailers["grpc-message"] ?? headers["grpc-message"] ?? ""}`;
+  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) return `DATA is not one gRPC frame (${body.length} bytes)`;
+  const response = fromBinary(RunResponseSchema, body.subarray(5));
+  const [item] = response.outputs;
+  if (response.statusCode !== 200 || response.outputs.length !== 1 || !item.success)
+    return `status_code ${response.statusCode}, ${response.outputs.length} outputs, success ${item?.success}`;
+  const got = item.output["results.json"];
+  if (!got) return `no results.json in its output (keys: ${Object.keys(item.output).join(", ") || "none"})`;
+  const text = JSON.stringify(Buffer.from(got).toString("utf8").slice(0, 200));
+  if (model === "echo") return Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) === 0 ? null : `results.json ${text}`;
+  const topClass = (bytes) => {
+    try {
+      return JSON.parse(Buffer.from(bytes).toString("utf8")).classPredictions?.[0]?.class;
+    } catch {
+      return undefined;
+    }
+  };
+  const want = topClass(caseInfo.expected);
+  const gotClass = topClass(got);
+  return gotClass !== undefined && gotClass === want ? null : `results.json ${text} (expected class ${want} first)`;
 }
 
 function stripDate(headers) {
