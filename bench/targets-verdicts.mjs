@@ -62,7 +62,8 @@ export function verdictsOf({ serve, workersOmi, workersV1, batching, batchingInP
     }
   }
   if (batching) {
-    for (const cmp of batching.comparisons.filter((x) => x.c * x.m === 64)) {
+    const onOff = batching.comparisons.filter((x) => x.versus === "chassis-ts batching off");
+    for (const cmp of onOff.filter((x) => x.c * x.m === 64)) {
       const reqs = cmp["req/s"];
       add(
         `4. batching, digits, 64 in flight (${cmp.c}x${cmp.m})`,
@@ -71,7 +72,7 @@ export function verdictsOf({ serve, workersOmi, workersV1, batching, batchingInP
         reqs.median >= 3,
       );
     }
-    const one = batching.comparisons.find((x) => x.c === 1 && x.m === 1);
+    const one = onOff.find((x) => x.c === 1 && x.m === 1);
     if (one) {
       add(
         "4. batching, 1 connection (1x1)",
@@ -134,6 +135,23 @@ export function verdictsOf({ serve, workersOmi, workersV1, batching, batchingInP
       ">= 5x its published req/s",
       `${fmt(times, 1)}x: ${fmt(r.reqPerS, 0)} against ${REFERENCE_REQ_PER_S[model]} req/s (published, not this run)`,
       r.ok && times >= 5,
+    );
+  }
+  // With targets.mjs --versus-echo / --versus-digits: the goal against an OMI server measured in this run.
+  for (const [model, set, ours] of [
+    ["echo", serve, echo],
+    ["digits", batching, digits],
+  ]) {
+    const cmp = set?.comparisons?.find((x) => x.protocol === "omi" && x.c === 16 && x.m === 16 && !x.versus.startsWith("chassis-ts"));
+    const theirs = cmp && find(set, cmp.versus, "omi", 16, 16);
+    if (!cmp || !ours || !theirs) continue;
+    const reqs = cmp["req/s"];
+    add(
+      `goal: OMI ${model} 16x16 against ${cmp.versus}, in this run`,
+      ">= 5x its req/s, round by round",
+      `${fmt(reqs.median)}x (${fmt(reqs.min)}-${fmt(reqs.max)}): ${fmt(ours.reqPerS, 0)} against ${fmt(theirs.reqPerS, 0)} req/s; ` +
+        `${fmt(ours.cpuUsPerReq, 0)} against ${fmt(theirs.cpuUsPerReq, 0)} µs of server CPU per call`,
+      ours.ok && theirs.ok && reqs.median >= 5,
     );
   }
   return out;

@@ -7,10 +7,14 @@
  * Nothing is carried over from earlier runs or from the docs; the only
  * figures not measured here are the Chassis reference's, which are
  * published (../shared/reference/omi-chassis.md) because that server needs
- * PyPI and cannot run here.
+ * PyPI and cannot run here. Where it runs (one process per model), give its
+ * ports: --versus-echo and --versus-digits join it to the OMI runs of the
+ * serve and batching steps (serve.mjs --versus), and the goal is also judged
+ * against it, in this run.
  *
  *   npm run build && node bench/targets.mjs [--runs 3] [--duration 4] [--soak-minutes 5]
  *       [--skip serve,workers,batching,coldstart,soak] [--json FILE] [--wait-idle 30]
+ *       [--versus-echo [127.0.0.1:]PORT] [--versus-digits [127.0.0.1:]PORT] [--versus-label NAME]
  *
  * About 12 minutes with the defaults (the soak takes 5 of them). Exit 1 when a
  * script fails or a response was wrong; a target missed is a verdict, not a
@@ -30,6 +34,9 @@ const duration = String(args.duration ?? 4);
 const soakMinutes = String(args["soak-minutes"] ?? 5);
 const waitIdle = String(args["wait-idle"] ?? 30);
 const skip = new Set((args.skip ?? "").split(",").filter(Boolean));
+const versusLabel = ["--versus-label", args["versus-label"] ?? "versus"];
+const versusEcho = args["versus-echo"] === undefined ? [] : ["--versus", String(args["versus-echo"]), ...versusLabel];
+const versusDigits = args["versus-digits"] === undefined ? [] : ["--versus", String(args["versus-digits"]), ...versusLabel];
 for (const step of skip) if (!STEPS.includes(step)) throw new Error(`--skip takes ${STEPS.join(", ")}; got ${step}`);
 for (const [flag, value] of [
   ["--runs", runs],
@@ -71,7 +78,7 @@ const common = ["--runs", runs, "--duration", duration, "--wait-idle", waitIdle]
 const figures = {};
 try {
   if (!skip.has("serve")) {
-    figures.serve = await bench("serve", "serve.mjs", [...common, "--pin", "--configs", "16x16,16x1"]);
+    figures.serve = await bench("serve", "serve.mjs", [...common, "--pin", "--configs", "16x16,16x1", ...versusEcho]);
   }
   if (!skip.has("workers")) {
     figures.workersOmi = await bench("workers-omi", "serve.mjs", [...common, "--protocol", "omi", "--configs", "16x16", "--workers", "2"]);
@@ -85,6 +92,7 @@ try {
     figures.batching = await bench("batching", "serve.mjs", [
       ...common,
       ...["--model", "digits", "--protocol", "omi", "--configs", "16x16,16x4,4x16,1x64,1x1", "--pin", "--batching-ab"],
+      ...versusDigits,
     ]);
     figures.batchingInProcess = await bench("batching-in-process", "batching.mjs", [
       ...["--runs", runs, "--concurrency", "64", "--max-concurrent", "1", "--wait-idle", waitIdle],

@@ -34,30 +34,46 @@ interface ServeJson {
   comparisons: { server: string; versus: string; protocol: string; "req/s": { median: number; min: number; max: number } }[];
 }
 
+/** bench/python_omi_server.py on a free port; rejects with its stderr when it exits first. */
+async function startPythonServer(model: "echo" | "digits"): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(PYTHON, [join(ROOT, "bench/python_omi_server.py"), "--model", model, "--port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let stderr = "";
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  const listening = new Promise<number>((resolve, reject) => {
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+      const found = new RegExp(`python OMI server \\(${model}\\) listening on 127\\.0\\.0\\.1:(\\d+)`).exec(out);
+      if (found) resolve(Number(found[1]));
+    });
+    child.on("exit", (code) => reject(new Error(`the Python OMI server (${model}) exited ${code}: ${stderr}`)));
+  });
+  const port = await withTimeout(listening, 30_000, `the Python OMI server (${model}) listening`).catch((error: unknown) => {
+    child.kill("SIGKILL");
+    throw error;
+  });
+  return { child, port };
+}
+
 describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, () => {
   let python: ChildProcess;
+  let pythonDigits: ChildProcess;
   let port: number;
+  let digitsPort: number;
   let dir: string;
   before(async () => {
     if (problem) assert.fail(`CI is set and ${problem}; install with \`${INSTALL_HINT}\``);
     dir = mkdtempSync(join(tmpdir(), "serve-versus-"));
-    python = spawn(PYTHON, [join(ROOT, "bench/python_omi_server.py"), "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    python.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    const listening = new Promise<number>((resolve) => {
-      let out = "";
-      python.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-        out += chunk;
-        const found = /python OMI server listening on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (found) resolve(Number(found[1]));
-      });
-    });
-    port = await withTimeout(listening, 30_000, `the Python OMI server listening (stderr: ${stderr})`);
+    ({ child: python, port } = await startPythonServer("echo"));
+    ({ child: pythonDigits, port: digitsPort } = await startPythonServer("digits"));
   });
   after(() => {
     python?.kill("SIGTERM");
+    pythonDigits?.kill("SIGTERM");
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -94,6 +110,22 @@ describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, ()
     const ratio = comparison?.["req/s"];
     assert.ok(ratio && ratio.min > 0 && ratio.min <= ratio.median && ratio.median <= ratio.max, JSON.stringify(comparison));
     assert.match(run.stdout, /# omi 4x4: chassis-ts \/ python-grpcio: req\/s [\d.]+ \([\d.]+-[\d.]+\), p50/);
+  });
+
+  test("the Python digits server answers what chassis-ts's digits does (its weights from model.onnx): a verified run of each", async () => {
+    const run = await runProcess(
+      process.execPath,
+      [
+        "bench/serve.mjs",
+        ...["--model", "digits", "--protocol", "omi", "--c", "2", "--m", "2", "--configs", "2x2", "--runs", "1", "--n", "300"],
+        ...["--wait-idle", "0", "--versus", String(digitsPort), "--versus-label", "python-digits"],
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const transcript = `exit ${run.code}\n${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 0, transcript);
+    assert.match(run.stdout, /# python-digits pid \d+: OMI 127\.0\.0\.1:\d+, answers 104-byte DATA \(chassis-ts 104\)/, transcript);
+    assert.match(run.stdout, /^OMI-gRPC {2}digits 2x2 {3}python-digits .* OK$/m, transcript);
   });
 
   test("a server answering another model's results is refused before any load, naming what it answered", async () => {

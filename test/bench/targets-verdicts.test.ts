@@ -11,6 +11,8 @@ function result(label: string, protocol: string, c: number, m: number, extra: Re
   return { label, protocol, c, m, ok: true, reqPerS: 50_000, cpuUsPerReq: 20, p99: 1, ratio: 1, loadCpu: 50, machineBusy: 90, ...extra };
 }
 
+const OFF = "chassis-ts batching off";
+
 const byItem = (verdicts: Verdict[], item: string): Verdict => {
   const found = verdicts.find((v) => v.item === item);
   assert.ok(found, `no verdict "${item}" in ${verdicts.map((v) => v.item).join(" | ")}`);
@@ -59,9 +61,12 @@ describe("verdictsOf", () => {
     const batching = {
       results: [result("chassis-ts batching on", "omi", 16, 16, { reqPerS: REFERENCE_REQ_PER_S.digits * 4.9 })],
       comparisons: [
-        { protocol: "omi", c: 16, m: 4, "req/s": ratios(2.99), p50: ratios(0.3), p99: ratios(0.4) },
-        { protocol: "omi", c: 1, m: 64, "req/s": ratios(3), p50: ratios(0.3), p99: ratios(0.4) },
-        { protocol: "omi", c: 1, m: 1, "req/s": ratios(1), p50: ratios(1.11), p99: ratios(1) },
+        // --versus adds comparisons of its own, first here: they must not stand for batching on/off.
+        { protocol: "omi", c: 16, m: 4, versus: "python-grpcio", "req/s": ratios(20), p50: ratios(0.05), p99: ratios(0.1) },
+        { protocol: "omi", c: 1, m: 1, versus: "python-grpcio", "req/s": ratios(5), p50: ratios(0.2), p99: ratios(0.2) },
+        { protocol: "omi", c: 16, m: 4, versus: OFF, "req/s": ratios(2.99), p50: ratios(0.3), p99: ratios(0.4) },
+        { protocol: "omi", c: 1, m: 64, versus: OFF, "req/s": ratios(3), p50: ratios(0.3), p99: ratios(0.4) },
+        { protocol: "omi", c: 1, m: 1, versus: OFF, "req/s": ratios(1), p50: ratios(1.11), p99: ratios(1) },
       ],
     };
     const verdicts = verdictsOf({ batching });
@@ -69,6 +74,40 @@ describe("verdictsOf", () => {
     assert.equal(byItem(verdicts, "4. batching, digits, 64 in flight (1x64)").met, true);
     assert.equal(byItem(verdicts, "4. batching, 1 connection (1x1)").met, false);
     assert.equal(byItem(verdicts, "goal: OMI digits 16x16 against the Chassis reference").met, false);
+  });
+
+  test("the goal against a --versus server of the same run: the median of the rounds' ratios against 5x, both servers' checks passed", () => {
+    const ratios = (median: number) => ({ median, min: median - 1, max: median + 1 });
+    const serve = {
+      results: [
+        result("chassis-ts", "omi", 16, 16, { reqPerS: 50_000 }),
+        result("python-grpcio", "omi", 16, 16, { reqPerS: 10_100, cpuUsPerReq: 240 }),
+        result("chassis-ts", "v1", 16, 16),
+      ],
+      comparisons: [{ protocol: "omi", c: 16, m: 16, server: "chassis-ts", versus: "python-grpcio", "req/s": ratios(4.95) }],
+    };
+    const batching = {
+      results: [
+        result("chassis-ts batching on", "omi", 16, 16, { reqPerS: 30_000 }),
+        result("chassis-ts batching off", "omi", 16, 16),
+        result("python-grpcio", "omi", 16, 16, { reqPerS: 3_000, ok: false }),
+      ],
+      comparisons: [
+        { protocol: "omi", c: 16, m: 16, server: "chassis-ts batching on", versus: OFF, "req/s": ratios(2) },
+        { protocol: "omi", c: 16, m: 16, server: "chassis-ts batching on", versus: "python-grpcio", "req/s": ratios(10) },
+      ],
+    };
+    const verdicts = verdictsOf({ serve, batching });
+    const echo = byItem(verdicts, "goal: OMI echo 16x16 against python-grpcio, in this run");
+    assert.equal(echo.met, false, "4.95x is under 5x");
+    assert.match(echo.measured, /^4\.95x \(3\.95-5\.95\): 50000 against 10100 req\/s; 20 against 240 µs/);
+    assert.equal(byItem(verdicts, "goal: OMI digits 16x16 against python-grpcio, in this run").met, false, "its runs did not verify");
+    // The published-figure verdicts stay beside them.
+    assert.equal(byItem(verdicts, "goal: OMI echo 16x16 against the Chassis reference").met, true);
+
+    serve.comparisons[0] = { ...serve.comparisons[0], "req/s": ratios(5) } as (typeof serve.comparisons)[0];
+    assert.equal(byItem(verdictsOf({ serve }), "goal: OMI echo 16x16 against python-grpcio, in this run").met, true);
+    assert.ok(!verdictsOf({ serve: { results: serve.results, comparisons: [] } }).some((v) => v.item.includes("in this run")));
   });
 
   test("item 4 in-process: reported with the 64-caller ratio and its rounds, never a verdict", () => {
