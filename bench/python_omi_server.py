@@ -109,8 +109,11 @@ def onnx_initializers(path):
 
 def digits_predictor(path):
     """The digits example's model (pixels / 16, MatMul W, Add b, Softmax) in plain Python, for one item."""
-    tensors = onnx_initializers(path)
-    (w_dims, w), (b_dims, bias) = tensors["W"], tensors["b"]
+    try:
+        tensors = onnx_initializers(path)
+        (w_dims, w), (b_dims, bias) = tensors["W"], tensors["b"]
+    except (ValueError, IndexError, KeyError, struct.error) as error:
+        raise ValueError(f"{path} is not an ONNX model with float32 initializers W and b ({error!r})") from error
     if w_dims != [PIXELS, CLASSES] or b_dims != [CLASSES]:
         raise ValueError(f"{path}: W is {w_dims} and b is {b_dims}; expected [{PIXELS}, {CLASSES}] and [{CLASSES}]")
     columns = [[w[i * CLASSES + c] / MAX_PIXEL for i in range(PIXELS)] for c in range(CLASSES)]
@@ -182,11 +185,16 @@ def handlers(pb, model_name, predict, stop):
 
 async def serve(host, port, pb, model_name, predict):
     stop = asyncio.Event()
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+    # grpcio sets SO_REUSEPORT by default: a second server on a taken port would share it, unnoticed.
+    options = [("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+    server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers((handlers(pb, model_name, predict, stop),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises when the address cannot be bound (older versions return 0)
+        bound = 0
     if bound == 0:
-        raise RuntimeError(f"could not listen on {host}:{port}")
+        raise RuntimeError(f"could not listen on {host}:{port} (taken, or not an address of this machine)")
     await server.start()
     print(f"python OMI server ({model_name}) listening on {host}:{bound}", flush=True)
     loop = asyncio.get_running_loop()
@@ -203,10 +211,14 @@ def main(argv):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="python-omi-") as out_dir:
-        pb = load_messages(out_dir)
-    predict = digits_predictor(args.onnx) if args.model == "digits" else (lambda input_bytes: input_bytes)
-    asyncio.run(serve(args.host, args.port, pb, args.model, predict))
+    try:
+        with tempfile.TemporaryDirectory(prefix="python-omi-") as out_dir:
+            pb = load_messages(out_dir)
+        predict = digits_predictor(args.onnx) if args.model == "digits" else (lambda input_bytes: input_bytes)
+        asyncio.run(serve(args.host, args.port, pb, args.model, predict))
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        print(f"python_omi_server: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -155,6 +155,17 @@ describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, ()
     assert.doesNotMatch(run.stdout, /^OMI-gRPC /m, "no load was run");
   });
 
+  test("the Python server refuses a taken port (grpcio would share it) and a file that is not the digits model", async () => {
+    const taken = await runProcess(PYTHON, ["bench/python_omi_server.py", "--port", String(port)], { timeoutMs: 30_000 });
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.match(taken.stderr, new RegExp(`python_omi_server: could not listen on 127\\.0\\.0\\.1:${port} \\(taken`));
+    const notOnnx = await runProcess(PYTHON, ["bench/python_omi_server.py", "--model", "digits", "--onnx", "examples/digits/sample.json"], {
+      timeoutMs: 30_000,
+    });
+    assert.equal(notOnnx.code, 2, notOnnx.stderr);
+    assert.match(notOnnx.stderr, /sample\.json is not an ONNX model with float32 initializers W and b/);
+  });
+
   test("a port nobody answers on, and an address off this machine, are named in the error", async () => {
     const closed = await runProcess(
       process.execPath,
