@@ -218,7 +218,11 @@ try {
     );
     servers.push({ ...versus, omiPort: versus.port, omiOnly: true });
   }
-  if (pin) for (const server of servers) await pinProcess(server.pid, "0");
+  if (pin) {
+    // The --versus server is not this script's: its CPUs are given back at the end.
+    if (versus) versus.cpus = await affinityOf(versus.pid);
+    for (const server of servers) await pinProcess(server.pid, "0");
+  }
   for (const server of servers) server.omiResponseBytes ??= grpc.body.length;
   const restBodyBytes = rest.body.length;
   // The size of one whole v1 answer, per server: the baseline's node:http adds `Connection: keep-alive`, ours does not.
@@ -479,6 +483,7 @@ try {
   console.error(`FAILED: ${error.stack ?? error}`);
 } finally {
   await Promise.all([chassis?.stop(), companion?.stop(), baseline?.stop()]);
+  if (versus?.cpus) await pinProcess(versus.pid, versus.cpus).catch((error) => console.error(`# ${versus.label}: ${error.message}`));
   tmp.remove();
 }
 if (profDir)
@@ -560,6 +565,14 @@ function stripDate(headers) {
 async function pinProcess(pid, cpus) {
   const result = await runTool("taskset", ["-a", "-p", "-c", cpus, String(pid)]);
   if (result.code !== 0) throw new Error(`taskset could not pin pid ${pid}: ${result.stderr.trim()}`);
+}
+
+/** The CPU list a process may run on (`taskset -c -p`: "pid N's current affinity list: 0,1"). */
+async function affinityOf(pid) {
+  const result = await runTool("taskset", ["-c", "-p", String(pid)]);
+  const list = result.stdout.match(/affinity list:\s*([\d,-]+)/)?.[1];
+  if (result.code !== 0 || !list) throw new Error(`taskset could not read the CPUs of pid ${pid}: ${result.stderr.trim()}`);
+  return list;
 }
 
 function fmtRate(r) {

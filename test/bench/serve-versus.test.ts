@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PYTHON } from "../helpers/python-checks.js";
@@ -79,17 +79,23 @@ describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, ()
 
   test("its verified runs sit beside chassis-ts's and the baseline's, with its CPU, RSS and the ratio of the two", async () => {
     const json = join(dir, "serve.json");
+    // With --pin every server runs on CPU 0; the --versus one, not the script's, gets its own CPUs back.
+    const pin = availableParallelism() >= 2 ? ["--pin"] : [];
+    const cpus = () => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${python.pid}/status`, "utf8"))?.[1];
+    const cpusBefore = cpus();
     const run = await runProcess(
       process.execPath,
       [
         "bench/serve.mjs",
         ...["--protocol", "omi", "--c", "4", "--m", "4", "--configs", "4x4", "--runs", "2", "--n", "2000", "--wait-idle", "0"],
-        ...["--versus", `127.0.0.1:${port}`, "--versus-label", "python-grpcio", "--json", json],
+        ...["--versus", `127.0.0.1:${port}`, "--versus-label", "python-grpcio", "--json", json, ...pin],
       ],
       { timeoutMs: 120_000 },
     );
     const transcript = `exit ${run.code}\n${run.stdout}\n${run.stderr}`;
     assert.equal(run.code, 0, transcript);
+    assert.equal(cpus(), cpusBefore, "the Python server's CPUs after the run");
+    if (pin.length > 0) assert.match(run.stdout, /pinned \(servers on CPU 0, load generator on CPU 1\)/);
     assert.match(
       run.stdout,
       new RegExp(`# python-grpcio pid ${python.pid}: OMI 127\\.0\\.0\\.1:${port}, answers 118-byte DATA`),
