@@ -10,14 +10,9 @@ protoc-generated code). It is not the Chassis reference server: that one runs
 on grpclib, from PyPI, which this machine cannot reach.
 
 One process, one asyncio thread, as the reference. Run answers each item
-with status_code 200, "OK", "Inference executed", and "results.json":
-- echo: the item's "input", as it came;
-- digits: examples/digits/model.onnx's prediction for the 64 pixels in the
-  item's "input" (a JSON array), {"classPredictions":[{"class":C,"score":S}]}.
-  The weights are read from the ONNX file (its W and b initializers) and the
-  softmax regression runs in plain Python, one item at a time: no numpy or
-  onnxruntime for Python on this machine. The reference runs scikit-learn's
-  predict_proba there instead.
+with status_code 200, "OK", "Inference executed", and "results.json": the
+model's answer to the item's "input" (bench/python_models.py: echo, or
+digits with examples/digits/model.onnx's weights in plain Python).
 Status answers 200 and Shutdown stops the server. Stubs are generated at
 start from the repository's proto/model.proto with grpc_tools.protoc
 (Debian python3-grpc-tools).
@@ -26,110 +21,19 @@ Prints "python OMI server (MODEL) listening on HOST:PORT" once it listens, and
 stops on SIGTERM or SIGINT.
 """
 
-import argparse
 import asyncio
 import importlib.util
-import json
-import math
-import operator
 import os
 import signal
-import struct
 import sys
 import tempfile
 
 import grpc
 from grpc_tools import protoc
 
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from python_models import ROOT, predictor, server_arguments
+
 PROTO_ROOT = os.path.join(ROOT, "proto")
-DIGITS_ONNX = os.path.join(ROOT, "examples", "digits", "model.onnx")
-PIXELS, CLASSES, MAX_PIXEL = 64, 10, 16
-
-
-def protobuf_fields(data):
-    """(field number, value) of one protobuf message: ints for varints, bytes for length-delimited fields."""
-    pos = 0
-
-    def varint():
-        nonlocal pos
-        value = shift = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    while pos < len(data):
-        key = varint()
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            yield field, varint()
-        elif wire == 2:
-            size = varint()
-            yield field, data[pos : pos + size]
-            pos += size
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            yield field, data[pos : pos + size]
-            pos += size
-        else:
-            raise ValueError(f"protobuf wire type {wire} is not read here")
-
-
-def onnx_initializers(path):
-    """The float32 initializers of an ONNX model: name -> (dims, values), from raw_data (ModelProto.graph=7,
-    GraphProto.initializer=5, TensorProto dims=1, data_type=2, name=8, raw_data=9)."""
-    with open(path, "rb") as file:
-        model = file.read()
-    tensors = {}
-    for field, graph in protobuf_fields(model):
-        if field != 7:
-            continue
-        for graph_field, tensor in protobuf_fields(graph):
-            if graph_field != 5:
-                continue
-            dims, name, raw, data_type = [], None, b"", None
-            for tensor_field, value in protobuf_fields(tensor):
-                if tensor_field == 1:
-                    dims.append(value)
-                elif tensor_field == 2:
-                    data_type = value
-                elif tensor_field == 8:
-                    name = value.decode()
-                elif tensor_field == 9:
-                    raw = value
-            if data_type != 1:
-                raise ValueError(f"{path}: initializer {name} is not float32 raw_data")
-            tensors[name] = (dims, struct.unpack(f"<{len(raw) // 4}f", raw))
-    return tensors
-
-
-def digits_predictor(path):
-    """The digits example's model (pixels / 16, MatMul W, Add b, Softmax) in plain Python, for one item."""
-    try:
-        tensors = onnx_initializers(path)
-        (w_dims, w), (b_dims, bias) = tensors["W"], tensors["b"]
-    except (ValueError, IndexError, KeyError, struct.error) as error:
-        raise ValueError(f"{path} is not an ONNX model with float32 initializers W and b ({error!r})") from error
-    if w_dims != [PIXELS, CLASSES] or b_dims != [CLASSES]:
-        raise ValueError(f"{path}: W is {w_dims} and b is {b_dims}; expected [{PIXELS}, {CLASSES}] and [{CLASSES}]")
-    columns = [[w[i * CLASSES + c] / MAX_PIXEL for i in range(PIXELS)] for c in range(CLASSES)]
-
-    def predict(input_bytes):
-        pixels = json.loads(input_bytes)
-        if not isinstance(pixels, list) or len(pixels) != PIXELS:
-            raise ValueError(f"input must be a JSON array of {PIXELS} numbers")
-        logits = [bias[c] + sum(map(operator.mul, pixels, columns[c])) for c in range(CLASSES)]
-        top = max(logits)
-        exps = [math.exp(v - top) for v in logits]
-        best = exps.index(1.0)  # exp(0): the first largest logit
-        score = round(1.0 / sum(exps), 5)
-        return json.dumps({"classPredictions": [{"class": best, "score": score}]}, separators=(",", ":")).encode()
-
-    return predict
 
 
 def load_messages(out_dir):
@@ -205,16 +109,11 @@ async def serve(host, port, pb, model_name, predict):
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(description="A Python OMI server on grpcio, serving the echo or the digits model.")
-    parser.add_argument("--model", choices=["echo", "digits"], default="echo")
-    parser.add_argument("--onnx", default=DIGITS_ONNX, help="the digits model's ONNX file (default: examples/digits/model.onnx)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    args = parser.parse_args(argv)
+    args = server_arguments("A Python OMI server on grpcio, serving the echo or the digits model.", argv)
     try:
         with tempfile.TemporaryDirectory(prefix="python-omi-") as out_dir:
             pb = load_messages(out_dir)
-        predict = digits_predictor(args.onnx) if args.model == "digits" else (lambda input_bytes: input_bytes)
+        predict = predictor(args.model, args.onnx)
         asyncio.run(serve(args.host, args.port, pb, args.model, predict))
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         print(f"python_omi_server: {error}", file=sys.stderr)

@@ -9,7 +9,8 @@
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
  *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin] [--batching-ab]
  *                        [--predict-threads N] [--versus [127.0.0.1:]PORT]
- *                        [--versus-label NAME] [--versus-pid PID]
+ *                        [--versus-v1 [127.0.0.1:]PORT] [--versus-label NAME]
+ *                        [--versus-pid PID] [--versus-v1-pid PID]
  *
  * For each configuration (connections x streams), protocol and server (the
  * baseline first, then chassis-ts): a warm-up of N/10 requests, a Run/predict
@@ -27,8 +28,10 @@
  * compares the two chassis-ts runs of each round.
  * --versus adds an OMI server started elsewhere (another implementation, e.g.
  * the Chassis reference server or bench/python_omi_server.py) to the OMI
- * runs, checked the same way against its own first answer; its process (for
- * CPU and RSS) is the one listening on the port, or --versus-pid.
+ * runs, and --versus-v1 a KServe v1 server (bench/python_v1_server.py) to the
+ * v1 runs, each checked the same way against its own first answer; its
+ * process (for CPU and RSS) is the one listening on the port, or --versus-pid
+ * (--versus-v1-pid).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -89,8 +92,16 @@ if (!Number.isInteger(predictThreads) || predictThreads < 0) throw new Error("--
 if ([workers > 1, batchingAb, predictThreads > 0].filter(Boolean).length > 1) {
   throw new Error("--batching-ab, --workers and --predict-threads each add a second chassis-ts: use one of them");
 }
-const versus = args.versus === undefined ? undefined : versusServer(args.versus, args["versus-label"], args["versus-pid"]);
-if (versus && !protocols.includes("omi")) throw new Error("--versus is an OMI server: it needs --protocol omi or both");
+/** Servers this script neither starts nor stops, one per protocol: --versus (OMI) and --versus-v1. */
+const versusServers = [
+  ["versus", "omi"],
+  ["versus-v1", "v1"],
+].flatMap(([flag, protocol]) => {
+  if (args[flag] === undefined) return [];
+  if (!protocols.includes(protocol))
+    throw new Error(`--${flag} is a${protocol === "omi" ? "n OMI" : " KServe v1"} server: it needs --protocol ${protocol} or both`);
+  return [versusServer(flag, protocol, args[flag], args["versus-label"], args[`${flag}-pid`])];
+});
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
 for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
@@ -198,47 +209,60 @@ try {
     console.log(`# ${label} pid ${companion.pid}: OMI 127.0.0.1:${companionOmi}, REST 127.0.0.1:${companionHttp}`);
     servers.splice(1, 0, { label, pid: companion.pid, omiPort: companionOmi, httpPort: companionHttp });
   }
-  if (versus) {
+  for (const versus of versusServers) {
     // Another implementation answers in its own words (digits scores may be printed otherwise): its first
     // answer is checked against chassis-ts's, then every later one against that first answer.
-    const answer = await grpcRaw(versus.port, "/ModzyModel/Run", readFileSync(grpcBodyFile)).catch((error) => {
-      throw new Error(`--versus: no OMI Run answer from 127.0.0.1:${versus.port} (${error.message})`);
+    const flag = versus.flag;
+    const omi = versus.protocol === "omi";
+    const answer = await (omi
+      ? grpcRaw(versus.port, "/ModzyModel/Run", readFileSync(grpcBodyFile))
+      : httpRaw(versus.port, restPath, v1RequestBody(caseInfo.input))
+    ).catch((error) => {
+      throw new Error(
+        `--${flag}: no ${omi ? "OMI Run" : `v1 predict (${restPath})`} answer from 127.0.0.1:${versus.port} (${error.message})`,
+      );
     });
-    const problem = checkVersusCapture(answer);
-    if (problem) throw new Error(`--versus: ${versus.label}'s Run answer is not what ${model} answers: ${problem}`);
+    const found = omi ? runAnswerOf(answer) : predictionOf(answer);
+    const problem = found.problem ?? answerProblem(found.resultsJson);
+    if (problem)
+      throw new Error(`--${flag}: ${versus.label}'s ${omi ? "Run" : "v1 predict"} answer is not what ${model} answers: ${problem}`);
     versus.pid ??= listeningPid(versus.port);
     if (versus.pid === undefined)
       throw new Error(
-        `--versus: no process here listens on port ${versus.port} (a container's port forward?); give the server's --versus-pid`,
+        `--${flag}: no process here listens on port ${versus.port} (a container's port forward?); give the server's --${flag}-pid`,
       );
-    versus.omiResponseBytes = answer.body.length;
-    versus.expected = fromBinary(RunResponseSchema, answer.body.subarray(5)).outputs[0].output["results.json"];
+    versus.expected = found.resultsJson;
+    if (omi) versus.omiResponseBytes = answer.body.length;
+    else versus.restBodyBytes = answer.body.length;
     console.log(
-      `# ${versus.label} pid ${versus.pid}: OMI 127.0.0.1:${versus.port}, answers ${answer.body.length}-byte DATA (chassis-ts ${grpc.body.length})`,
+      `# ${versus.label} pid ${versus.pid}: ${omi ? "OMI" : "KServe v1"} 127.0.0.1:${versus.port}, answers ${answer.body.length}-byte ` +
+        `${omi ? "DATA" : "body"} (chassis-ts ${omi ? grpc.body.length : rest.body.length})`,
     );
-    servers.push({ ...versus, omiPort: versus.port, omiOnly: true });
+    servers.push({ ...versus, omiPort: versus.port, httpPort: versus.port, only: versus.protocol });
   }
   if (pin) {
-    // The --versus server is not this script's: its CPUs are given back at the end.
-    if (versus) versus.cpus = await affinityOf(versus.pid);
+    // A --versus server is not this script's: its CPUs are given back at the end.
+    for (const versus of versusServers) versus.cpus = await affinityOf(versus.pid);
     for (const server of servers) await pinProcess(server.pid, "0");
   }
-  for (const server of servers) server.omiResponseBytes ??= grpc.body.length;
-  const restBodyBytes = rest.body.length;
+  for (const server of servers) {
+    server.omiResponseBytes ??= grpc.body.length;
+    server.restBodyBytes ??= rest.body.length;
+  }
   // The size of one whole v1 answer, per server: the baseline's node:http adds `Connection: keep-alive`, ours does not.
   const responseBytes = (answer) => {
     let head = "HTTP/1.1 200 OK\r\n";
     for (let i = 0; i < answer.rawHeaders.length; i += 2) head += `${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}\r\n`;
     return Buffer.byteLength(`${head}\r\n`, "latin1") + answer.body.length;
   };
-  for (const server of servers.filter((x) => !x.omiOnly))
+  for (const server of servers.filter((x) => x.only !== "omi"))
     server.restResponseBytes = responseBytes(await httpRaw(server.httpPort, restPath, v1RequestBody(caseInfo.input)));
 
   for (const config of configs) {
     for (const protocol of protocols) {
       // Runs alternate between the servers (baseline, chassis-ts, baseline, ...): this VM's speed drifts by
       // 20% within minutes, and back-to-back blocks of runs would put that drift into the ratio.
-      const here = servers.filter((server) => protocol === "omi" || !server.omiOnly);
+      const here = servers.filter((server) => !server.only || server.only === protocol);
       const samplesOf = new Map(here.map((server) => [server.label, []]));
       for (let r = 0; r < runs; r++) {
         for (const server of here) {
@@ -279,7 +303,7 @@ try {
       }
       // Round by round, the chassis-ts runs against the companion's and --versus's runs of the same round.
       const chassisLabel = servers[companion ? 2 : 1].label;
-      const others = [companion && servers[1].label, versus && protocol === "omi" && versus.label].filter(Boolean);
+      const others = [companion && servers[1].label, versusServers.find((x) => x.protocol === protocol)?.label].filter(Boolean);
       for (const otherLabel of others) {
         const [other, ours] = [samplesOf.get(otherLabel), samplesOf.get(chassisLabel)];
         const comparison = { protocol, model, c: config.c, m: config.m, server: chassisLabel, versus: otherLabel };
@@ -385,7 +409,7 @@ try {
     const verify = () =>
       grpcMode
         ? verifyGrpc(port, caseInfo.input, server.expected ?? caseInfo.expected)
-        : verifyRest(port, restPath, caseInfo.input, caseInfo.expected);
+        : verifyRest(port, restPath, caseInfo.input, server.expected ?? caseInfo.expected);
 
     const tool = (warm) => {
       const [cmd, list] = toolArgs(warm);
@@ -446,7 +470,7 @@ try {
         problems.push(`failed ${stats.failed}, errored ${stats.errored}, timeout ${stats.timeout}`);
       if (stats.logged !== want || stats.logged2xx !== want)
         problems.push(`log file has ${stats.logged2xx} 2xx lines of ${stats.logged}, expected ${want}`);
-      const perResponse = grpcMode ? server.omiResponseBytes : restBodyBytes;
+      const perResponse = grpcMode ? server.omiResponseBytes : server.restBodyBytes;
       const responses = stats.dataBytes / perResponse;
       if (duration ? !(Number.isInteger(responses) && responses >= want && responses <= want + config.c * config.m) : responses !== want) {
         problems.push(
@@ -483,7 +507,8 @@ try {
   console.error(`FAILED: ${error.stack ?? error}`);
 } finally {
   await Promise.all([chassis?.stop(), companion?.stop(), baseline?.stop()]);
-  if (versus?.cpus) await pinProcess(versus.pid, versus.cpus).catch((error) => console.error(`# ${versus.label}: ${error.message}`));
+  for (const versus of versusServers.filter((x) => x.cpus))
+    await pinProcess(versus.pid, versus.cpus).catch((error) => console.error(`# ${versus.label}: ${error.message}`));
   tmp.remove();
 }
 if (profDir)
@@ -491,57 +516,67 @@ if (profDir)
 console.log(`# ${failed ? `${failed} FAILED` : "all runs verified"}; took ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
 process.exitCode = failed ? 1 : 0;
 
-function checkGrpcCapture({ headers, body, trailers }) {
-  if (headers[":status"] !== 200) return `:status ${headers[":status"]}`;
-  if (headers["content-type"] !== "application/grpc+proto") return `content-type ${headers["content-type"]}`;
-  if (String(trailers["grpc-status"]) !== "0") return `grpc-status ${trailers["grpc-status"]} ${trailers["grpc-message"] ?? ""}`;
-  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) return `DATA is not one gRPC frame (${body.length} bytes)`;
-  const response = fromBinary(RunResponseSchema, body.subarray(5));
-  const got = response.outputs[0]?.output["results.json"];
-  if (
-    response.statusCode !== 200 ||
-    !response.outputs[0]?.success ||
-    !got ||
-    Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) !== 0
-  ) {
-    return `unexpected RunResponse ${JSON.stringify(response)}`;
-  }
-  return null;
+/** chassis-ts's own Run answer, captured for the baseline: application/grpc+proto, and exactly the expected results.json. */
+function checkGrpcCapture(answer) {
+  if (answer.headers["content-type"] !== "application/grpc+proto") return `content-type ${answer.headers["content-type"]}`;
+  const { problem, resultsJson } = runAnswerOf(answer);
+  if (problem) return problem;
+  const got = Buffer.from(resultsJson);
+  return Buffer.compare(got, Buffer.from(caseInfo.expected)) === 0
+    ? null
+    : `results.json ${JSON.stringify(got.toString("utf8").slice(0, 200))}`;
 }
 
-/** --versus: [127.0.0.1:]PORT of an OMI server this script does not start (nor stop). */
-function versusServer(address, label = "versus", pid = undefined) {
+/** --versus / --versus-v1: [127.0.0.1:]PORT of a server this script does not start (nor stop). */
+function versusServer(flag, protocol, address, label = "versus", pid = undefined) {
   const match = /^(?:(?:127\.0\.0\.1|localhost):)?(\d{1,5})$/.exec(String(address));
   const port = Number(match?.[1]);
   if (!match || port < 1 || port > 65535)
     throw new Error(
-      `--versus must be a port on this machine, PORT or 127.0.0.1:PORT (its CPU and memory are read from /proc), got ${address}`,
+      `--${flag} must be a port on this machine, PORT or 127.0.0.1:PORT (its CPU and memory are read from /proc), got ${address}`,
     );
   if (typeof label !== "string" || !/^[\w.-]{1,20}$/.test(label) || label === "node-baseline" || label.startsWith("chassis-ts"))
     throw new Error(
       `--versus-label must be 1-20 letters, digits, '.', '_' or '-', and not a label of this script's own servers, got ${label}`,
     );
   if (pid !== undefined && !(Number.isInteger(Number(pid)) && Number(pid) > 0))
-    throw new Error(`--versus-pid must be a process id, got ${pid}`);
-  return { label, port, pid: pid === undefined ? undefined : Number(pid) };
+    throw new Error(`--${flag}-pid must be a process id, got ${pid}`);
+  return { flag, protocol, label, port, pid: pid === undefined ? undefined : Number(pid) };
 }
 
-/**
- * The --versus server's answer to the benchmark's Run: a gRPC success with one successful item whose
- * results.json says what chassis-ts's does (echo: the same bytes; digits: the same class first).
- */
-function checkVersusCapture({ headers, body, trailers }) {
-  if (headers[":status"] !== 200) return `:status ${headers[":status"]}`;
-  if (!/^application\/grpc(\+proto)?$/.test(headers["content-type"] ?? "")) return `content-type ${headers["content-type"]}`;
+/** A raw Run answer's results.json: a gRPC success of one frame, status_code 200, one successful item; or the problem. */
+function runAnswerOf({ headers, body, trailers }) {
+  if (headers[":status"] !== 200) return { problem: `:status ${headers[":status"]}` };
+  if (!/^application\/grpc(\+proto)?$/.test(headers["content-type"] ?? "")) return { problem: `content-type ${headers["content-type"]}` };
   const status = trailers["grpc-status"] ?? headers["grpc-status"];
-  if (String(status) !== "0") return `grpc-status ${status} ${trailers["grpc-message"] ?? headers["grpc-message"] ?? ""}`;
-  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) return `DATA is not one gRPC frame (${body.length} bytes)`;
+  if (String(status) !== "0") return { problem: `grpc-status ${status} ${trailers["grpc-message"] ?? headers["grpc-message"] ?? ""}` };
+  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) return { problem: `DATA is not one gRPC frame (${body.length} bytes)` };
   const response = fromBinary(RunResponseSchema, body.subarray(5));
   const [item] = response.outputs;
   if (response.statusCode !== 200 || response.outputs.length !== 1 || !item.success)
-    return `status_code ${response.statusCode}, ${response.outputs.length} outputs, success ${item?.success}`;
-  const got = item.output["results.json"];
-  if (!got) return `no results.json in its output (keys: ${Object.keys(item.output).join(", ") || "none"})`;
+    return { problem: `status_code ${response.statusCode}, ${response.outputs.length} outputs, success ${item?.success}` };
+  const resultsJson = item.output["results.json"];
+  if (!resultsJson) return { problem: `no results.json in its output (keys: ${Object.keys(item.output).join(", ") || "none"})` };
+  return { resultsJson };
+}
+
+/** A raw v1 predict answer's only prediction, as results.json's bytes: HTTP 200, {"predictions": [one string]}; or the problem. */
+function predictionOf({ status, body }) {
+  const text = body.toString("utf8");
+  if (status !== 200) return { problem: `HTTP ${status}: ${text.slice(0, 200)}` };
+  let predictions;
+  try {
+    predictions = JSON.parse(text).predictions;
+  } catch {
+    return { problem: `not JSON: ${text.slice(0, 200)}` };
+  }
+  if (!Array.isArray(predictions) || predictions.length !== 1 || typeof predictions[0] !== "string")
+    return { problem: `expected {"predictions": [one string]}, got ${text.slice(0, 200)}` };
+  return { resultsJson: new TextEncoder().encode(predictions[0]) };
+}
+
+/** Whether another server's results.json says what chassis-ts's does (echo: the same bytes; digits: the same class first). */
+function answerProblem(got) {
   const text = JSON.stringify(Buffer.from(got).toString("utf8").slice(0, 200));
   if (model === "echo") return Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) === 0 ? null : `results.json ${text}`;
   const topClass = (bytes) => {

@@ -1,11 +1,13 @@
 /**
  * `bench/serve.mjs --versus` measures an OMI server it did not start in the
- * same alternation as chassis-ts and the node:http2 baseline. Here that server
- * is bench/python_omi_server.py (Debian python3-grpcio), driven by a real
- * h2load: its runs must be verified (its answer's size, a separate Run before
- * and after), its process found from the port for CPU and RSS, and the
- * chassis-ts / versus line printed; a server that answers another model's
- * results is refused before any load.
+ * same alternation as chassis-ts and the node:http2 baseline, and
+ * `--versus-v1` a KServe v1 server beside the node:http one. Here those are
+ * bench/python_omi_server.py (Debian python3-grpcio) and
+ * bench/python_v1_server.py (python3-fastapi, python3-uvicorn), driven by a
+ * real h2load: their runs must be verified (the answer's size, a separate
+ * call before and after), their process found from the port for CPU and RSS,
+ * and the chassis-ts / versus line printed; a server that answers another
+ * model's results is refused before any load.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -17,26 +19,34 @@ import { PYTHON } from "../helpers/python-checks.js";
 import { ROOT, runProcess, withTimeout } from "../helpers/server.js";
 
 const INSTALL_HINT = "apt-get install nghttp2-client python3-grpcio python3-grpc-tools";
+const V1_INSTALL_HINT = "apt-get install nghttp2-client python3-fastapi python3-uvicorn python3-uvloop python3-httptools";
 
-function toolProblem(): string | undefined {
+/** What is missing for a Python server and h2load: undefined when both are there. */
+function toolProblem(pythonModules: string[]): string | undefined {
   const h2load = spawnSync("h2load", ["--version"], { encoding: "utf8" });
   if (h2load.error) return `h2load cannot run (${h2load.error.message})`;
-  const probe = spawnSync(PYTHON, ["-c", "import grpc, grpc_tools, google.protobuf"], { encoding: "utf8", timeout: 30_000 });
-  if (probe.error || probe.status !== 0) return `${PYTHON} cannot import grpc, grpc_tools`;
+  const probe = spawnSync(PYTHON, ["-c", `import ${pythonModules.join(", ")}`], { encoding: "utf8", timeout: 30_000 });
+  if (probe.error || probe.status !== 0) return `${PYTHON} cannot import ${pythonModules.join(", ")}`;
   return undefined;
 }
 
-const problem = toolProblem();
+// Locally a missing tool skips its tests and says so; under CI=true it fails them.
+const problem = toolProblem(["grpc", "grpc_tools", "google.protobuf"]);
 const skip = problem && !process.env.CI ? `${problem}; install with \`${INSTALL_HINT}\`` : false;
+const v1Problem = toolProblem(["fastapi", "uvicorn"]);
+const v1Skip = v1Problem && !process.env.CI ? `${v1Problem}; install with \`${V1_INSTALL_HINT}\`` : false;
+
+/** serve.mjs flags for a run that only has to get past the checks before any load. */
+const ONE_SHORT_RUN = ["--configs", "1x1", "--runs", "1", "--n", "100", "--wait-idle", "0"];
 
 interface ServeJson {
   results: { label: string; protocol: string; ok: boolean; reqPerS: number; cpuUsPerReq: number; rss: number; n: number }[];
   comparisons: { server: string; versus: string; protocol: string; "req/s": { median: number; min: number; max: number } }[];
 }
 
-/** bench/python_omi_server.py on a free port; rejects with its stderr when it exits first. */
-async function startPythonServer(model: "echo" | "digits"): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(PYTHON, [join(ROOT, "bench/python_omi_server.py"), "--model", model, "--port", "0"], {
+/** bench/python_omi_server.py (or python_v1_server.py) on a free port; rejects with its stderr when it exits first. */
+async function startPythonServer(model: "echo" | "digits", kind: "omi" | "v1" = "omi"): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(PYTHON, [join(ROOT, `bench/python_${kind}_server.py`), "--model", model, "--port", "0"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -47,12 +57,14 @@ async function startPythonServer(model: "echo" | "digits"): Promise<{ child: Chi
   const listening = new Promise<number>((resolve, reject) => {
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
-      const found = new RegExp(`python OMI server \\(${model}\\) listening on 127\\.0\\.0\\.1:(\\d+)`).exec(out);
+      const found = new RegExp(`python ${kind === "omi" ? "OMI" : "v1"} server \\(${model}\\) listening on 127\\.0\\.0\\.1:(\\d+)`).exec(
+        out,
+      );
       if (found) resolve(Number(found[1]));
     });
-    child.on("exit", (code) => reject(new Error(`the Python OMI server (${model}) exited ${code}: ${stderr}`)));
+    child.on("exit", (code) => reject(new Error(`the Python ${kind} server (${model}) exited ${code}: ${stderr}`)));
   });
-  const port = await withTimeout(listening, 30_000, `the Python OMI server (${model}) listening`).catch((error: unknown) => {
+  const port = await withTimeout(listening, 30_000, `the Python ${kind} server (${model}) listening`).catch((error: unknown) => {
     child.kill("SIGKILL");
     throw error;
   });
@@ -137,23 +149,7 @@ describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, ()
   test("a server answering another model's results is refused before any load, naming what it answered", async () => {
     const run = await runProcess(
       process.execPath,
-      [
-        "bench/serve.mjs",
-        "--model",
-        "digits",
-        "--protocol",
-        "omi",
-        "--configs",
-        "1x1",
-        "--runs",
-        "1",
-        "--n",
-        "100",
-        "--wait-idle",
-        "0",
-        "--versus",
-        String(port),
-      ],
+      ["bench/serve.mjs", ...["--model", "digits", "--protocol", "omi", ...ONE_SHORT_RUN, "--versus", String(port)]],
       { timeoutMs: 120_000 },
     );
     assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
@@ -173,15 +169,67 @@ describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, ()
   });
 
   test("a port nobody answers on, and an address off this machine, are named in the error", async () => {
-    const closed = await runProcess(
-      process.execPath,
-      ["bench/serve.mjs", "--protocol", "omi", "--configs", "1x1", "--runs", "1", "--n", "100", "--wait-idle", "0", "--versus", "1"],
-      { timeoutMs: 60_000 },
-    );
+    const closed = await runProcess(process.execPath, ["bench/serve.mjs", "--protocol", "omi", ...ONE_SHORT_RUN, "--versus", "1"], {
+      timeoutMs: 60_000,
+    });
     assert.equal(closed.code, 1);
     assert.match(closed.stderr, /--versus: no OMI Run answer from 127\.0\.0\.1:1 /);
     const remote = await runProcess(process.execPath, ["bench/serve.mjs", "--versus", "10.0.0.1:80"], { timeoutMs: 60_000 });
     assert.notEqual(remote.code, 0);
     assert.match(remote.stderr, /--versus must be a port on this machine, PORT or 127\.0\.0\.1:PORT .* got 10\.0\.0\.1:80/);
+  });
+});
+
+describe("bench/serve.mjs --versus-v1, against the Python KServe v1 server", { skip: v1Skip }, () => {
+  let python: ChildProcess;
+  let port: number;
+  before(async () => {
+    if (v1Problem) assert.fail(`CI is set and ${v1Problem}; install with \`${V1_INSTALL_HINT}\``);
+    ({ child: python, port } = await startPythonServer("echo", "v1"));
+  });
+  after(() => python?.kill("SIGTERM"));
+
+  test("its verified v1 runs sit beside chassis-ts's and node:http's, with the chassis-ts / versus line", async () => {
+    const run = await runProcess(
+      process.execPath,
+      [
+        "bench/serve.mjs",
+        ...["--protocol", "both", "--c", "4", "--m", "4", "--configs", "4x4", "--runs", "1", "--n", "1000", "--wait-idle", "0"],
+        ...["--versus-v1", String(port), "--versus-label", "python-fastapi"],
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const transcript = `exit ${run.code}\n${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 0, transcript);
+    assert.match(
+      run.stdout,
+      new RegExp(`# python-fastapi pid ${python.pid}: KServe v1 127\\.0\\.0\\.1:${port}, answers 88-byte body \\(chassis-ts 88\\)`),
+      transcript,
+    );
+    assert.match(run.stdout, /^KServe-v1 echo {3}4x4 {3}python-fastapi .* OK$/m, transcript);
+    assert.doesNotMatch(run.stdout, /^OMI-gRPC .*python-fastapi/m, "a v1 server has no OMI runs");
+    assert.match(run.stdout, /^# v1 4x4: chassis-ts \/ python-fastapi: req\/s [\d.]+, p50/m, transcript);
+  });
+
+  test("it needs v1 runs, refuses a taken port, and an answer of another model is refused before any load", async () => {
+    const omiOnly = await runProcess(process.execPath, ["bench/serve.mjs", "--protocol", "omi", "--versus-v1", String(port)], {
+      timeoutMs: 60_000,
+    });
+    assert.notEqual(omiOnly.code, 0);
+    assert.match(omiOnly.stderr, /--versus-v1 is a KServe v1 server: it needs --protocol v1 or both/);
+    const taken = await runProcess(PYTHON, ["bench/python_v1_server.py", "--port", String(port)], { timeoutMs: 30_000 });
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.match(taken.stderr, new RegExp(`python_v1_server: could not listen on 127\\.0\\.0\\.1:${port} \\(`));
+    const digits = await runProcess(
+      process.execPath,
+      ["bench/serve.mjs", ...["--model", "digits", "--protocol", "v1", ...ONE_SHORT_RUN, "--versus-v1", String(port)]],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(digits.code, 1, `${digits.stdout}\n${digits.stderr}`);
+    // The echo server answers under /v1/models/echo only: digits' path is a 404 there, named in the error.
+    assert.match(
+      digits.stderr,
+      /--versus-v1: versus's v1 predict answer is not what digits answers: HTTP 404: \{"error":"Model with name digits-classifier does not exist\."\}/,
+    );
   });
 });
