@@ -87,6 +87,9 @@ async def serve(host, port, model, predict):
         sock.bind((host, port))
     except OSError as error:
         raise OSError(f"could not listen on {host}:{port} ({error.strerror})") from error
+    # Listening before the line is printed: a client that reads it and connects at once waits in the backlog
+    # until uvicorn accepts, instead of being refused.
+    sock.listen(2048)
     config = uvicorn.Config(make_app(MODEL_NAMES[model], predict), log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     bound = sock.getsockname()[1]
