@@ -518,13 +518,10 @@ process.exitCode = failed ? 1 : 0;
 
 /** chassis-ts's own Run answer, captured for the baseline: application/grpc+proto, and exactly the expected results.json. */
 function checkGrpcCapture(answer) {
-  if (answer.headers["content-type"] !== "application/grpc+proto") return `content-type ${answer.headers["content-type"]}`;
   const { problem, resultsJson } = runAnswerOf(answer);
   if (problem) return problem;
-  const got = Buffer.from(resultsJson);
-  return Buffer.compare(got, Buffer.from(caseInfo.expected)) === 0
-    ? null
-    : `results.json ${JSON.stringify(got.toString("utf8").slice(0, 200))}`;
+  if (answer.headers["content-type"] !== "application/grpc+proto") return `content-type ${answer.headers["content-type"]}`;
+  return sameBytesProblem(resultsJson);
 }
 
 /** --versus / --versus-v1: [127.0.0.1:]PORT of a server this script does not start (nor stop). */
@@ -577,8 +574,7 @@ function predictionOf({ status, body }) {
 
 /** Whether another server's results.json says what chassis-ts's does (echo: the same bytes; digits: the same class first). */
 function answerProblem(got) {
-  const text = JSON.stringify(Buffer.from(got).toString("utf8").slice(0, 200));
-  if (model === "echo") return Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) === 0 ? null : `results.json ${text}`;
+  if (model === "echo") return sameBytesProblem(got);
   const topClass = (bytes) => {
     try {
       return JSON.parse(Buffer.from(bytes).toString("utf8")).classPredictions?.[0]?.class;
@@ -588,7 +584,17 @@ function answerProblem(got) {
   };
   const want = topClass(caseInfo.expected);
   const gotClass = topClass(got);
-  return gotClass !== undefined && gotClass === want ? null : `results.json ${text} (expected class ${want} first)`;
+  return gotClass !== undefined && gotClass === want ? null : `results.json ${quoted(got)} (expected class ${want} first)`;
+}
+
+/** Whether results.json is exactly the expected bytes; else what it was. */
+function sameBytesProblem(got) {
+  return Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) === 0 ? null : `results.json ${quoted(got)}`;
+}
+
+/** The start of some bytes as a quoted string, for an error message. */
+function quoted(bytes) {
+  return JSON.stringify(Buffer.from(bytes).toString("utf8").slice(0, 200));
 }
 
 function stripDate(headers) {
