@@ -5,8 +5,10 @@
   array, {"classPredictions":[{"class":C,"score":S}]}, the same bytes as
   chassis-ts answers. The weights are read from the ONNX file (its W and b
   initializers) and the softmax regression runs in plain Python, one item at
-  a time: this machine has neither numpy nor onnxruntime for Python (the
-  Chassis reference runs scikit-learn's predict_proba there).
+  a time. The Chassis reference runs scikit-learn's predict_proba there;
+  Debian's scikit-learn gives the same bytes but costs more per call under
+  grpcio than the whole reference does (docs/performance.md, "Measured and
+  not adopted: scikit-learn in the Python digits server").
 
 predictor(model, onnx_path) gives a function from the input's bytes to
 results.json's bytes; it raises ValueError on input it cannot read.
