@@ -17,13 +17,14 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
-import { parseArgs } from "./lib-args.mjs";
+import { readArgs, text, usageError, whole } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-if (!args.canned) {
-  process.stderr.write("usage: node bench/baseline.mjs --canned FILE [--port N] [--http-port N]\n");
-  process.exit(2);
-}
+const args = readArgs({
+  canned: text("the JSON file of canned answers (bench/serve.mjs writes it)"),
+  port: whole(0),
+  "http-port": whole(0),
+});
+if (!args.canned) usageError("--canned FILE is needed");
 const canned = JSON.parse(readFileSync(args.canned, "utf8"));
 
 // gRPC over HTTP/2
@@ -60,9 +61,9 @@ const h1 = http.createServer((req, res) => {
 });
 h1.keepAliveTimeout = canned.rest.keepAliveTimeoutMs ?? 5000;
 
-h2.listen(Number(args.port ?? 0), "127.0.0.1", () => {
+h2.listen(args.port, "127.0.0.1", () => {
   process.stdout.write(`baseline gRPC listening on 127.0.0.1:${h2.address().port}\n`);
-  h1.listen(Number(args["http-port"] ?? 0), "127.0.0.1", () => {
+  h1.listen(args["http-port"], "127.0.0.1", () => {
     process.stdout.write(`baseline REST listening on 127.0.0.1:${h1.address().port}\n`);
   });
 });

@@ -24,24 +24,22 @@ import { pbkdf2 } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { machine, parseArgs, ROOT, reportIdle } from "./lib.mjs";
+import { machine, ROOT, reportIdle } from "./lib.mjs";
+import { count, counts, number, oneOf, readArgs, text } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const modelName = args.model ?? "digits";
-if (modelName !== "digits" && modelName !== "offthread") throw new Error("--model must be digits or offthread");
-const n = Number(args.n ?? 20000);
-const runs = Number(args.runs ?? 3);
-const concurrencies = (args.concurrency ?? "64,1").split(",").map(Number);
-const maxConcurrent = (args["max-concurrent"] ?? "1,2").split(",").map(Number);
-const maxWaitMs = Number(args["max-wait"] ?? 0);
-for (const [name, values] of [
-  ["--n", [n]],
-  ["--runs", [runs]],
-  ["--concurrency", concurrencies],
-  ["--max-concurrent", maxConcurrent],
-]) {
-  if (!values.every((v) => Number.isInteger(v) && v >= 1)) throw new Error(`${name} must be whole numbers, 1 or more`);
-}
+const args = readArgs({
+  model: oneOf(["digits", "offthread"], "digits"),
+  n: count(20000),
+  runs: count(3),
+  concurrency: counts([64, 1]),
+  "max-concurrent": counts([1, 2]),
+  "max-wait": number(0),
+  "wait-idle": number(30),
+  json: text("a file to write the results to"),
+});
+const { model: modelName, n, runs, concurrency: concurrencies } = args;
+const maxConcurrent = args["max-concurrent"];
+const maxWaitMs = args["max-wait"];
 
 const { defineModel, Runtime } = await import(pathToFileURL(join(ROOT, "dist/index.js")).href).catch(() => {
   throw new Error(`${ROOT}/dist is missing: run \`npm run build\` first`);
@@ -50,7 +48,7 @@ const { base, input } = modelName === "digits" ? await digitsModel() : offThread
 const info = machine();
 console.log(`# machine: nproc ${info.nproc}, ${info.cpu}, node ${info.node}`);
 console.log(`# ${modelName} (batchSize ${base.metadata.features.batchSize}), ${n} calls of 1 item per run, ${runs} runs per configuration`);
-await reportIdle(Number(args["wait-idle"] ?? 30), info.nproc);
+await reportIdle(args["wait-idle"], info.nproc);
 
 async function digitsModel() {
   // The model is TypeScript: tsx compiles it, as `chassis serve` does. Its `import "chassis-ts"` is dist/ too.

@@ -14,6 +14,9 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzip } from "node:zlib";
+import { readArgs } from "./lib-args.mjs";
+
+readArgs({}); // no flags: one given by mistake is refused, not ignored
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHASSIS = join(ROOT, "bin", "chassis.js");

@@ -16,14 +16,9 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { machine, median, ROOT } from "./lib.mjs";
-import { parseArgs } from "./lib-args.mjs";
+import { count, counts, readArgs } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const sizes = (args.sizes ?? "10000,50000").split(",").map(Number);
-const runs = Number(args.runs ?? 3);
-if (!sizes.every((n) => Number.isInteger(n) && n >= 1) || !(Number.isInteger(runs) && runs >= 1)) {
-  throw new Error("--sizes must be whole numbers, 1 or more, separated by commas; --runs a whole number, 1 or more");
-}
+const { sizes, runs } = readArgs({ sizes: counts([10000, 50000]), runs: count(3) });
 const { Code, defineModel, Runtime } = await import(pathToFileURL(join(ROOT, "dist/index.js")).href).catch(() => {
   throw new Error(`${ROOT}/dist is missing: run \`npm run build\` first`);
 });

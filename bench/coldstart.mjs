@@ -31,7 +31,6 @@ import {
   machine,
   memory,
   modelCase,
-  parseArgs,
   parseH2load,
   ROOT,
   reportIdle,
@@ -43,11 +42,19 @@ import {
   v1RequestBody,
   writeTemp,
 } from "./lib.mjs";
+import { count, flag, number, readArgs, someOf, text } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2), ["skip-load"]);
-const models = (args.models ?? "digits,echo").split(",");
-const runs = Number(args.runs ?? 7);
-if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive whole number");
+const args = readArgs({
+  models: someOf(["digits", "echo"], ["digits", "echo"]),
+  runs: count(7),
+  n: count(),
+  "skip-load": flag(),
+  "wait-idle": number(30),
+  cli: text("another entry than bin/chassis.js"),
+  "models-dir": text("a folder of model folders"),
+  json: text("a file to write the results to"),
+});
+const { models, runs } = args;
 const cli = args.cli ? resolve(args.cli) : `${ROOT}/bin/chassis.js`;
 const modelsDir = args["models-dir"] ? resolve(args["models-dir"]) : undefined;
 const DEADLINE_MS = 60000;
@@ -56,7 +63,7 @@ const STATUS = frame(new Uint8Array(0));
 const info = machine();
 console.log(`# machine: nproc ${info.nproc}, ${info.cpu}, node ${info.node}, ${info.h2load}`);
 if (args.cli || modelsDir) console.log(`# cli: ${cli}${modelsDir ? `, models from ${modelsDir}` : ""}`);
-await reportIdle(Number(args["wait-idle"] ?? 30), info.nproc);
+await reportIdle(args["wait-idle"], info.nproc);
 const tmp = tempDir();
 let failed = 0;
 /** What --json FILE gets: the figures of each line printed. */
@@ -100,7 +107,7 @@ try {
 
   for (const model of models) {
     const caseInfo = modelCase(model);
-    const n = Number(args.n ?? caseInfo.defaultN);
+    const n = args.n ?? caseInfo.defaultN;
     const times = [];
     const listens = [];
     const cpus = [];

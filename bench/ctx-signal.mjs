@@ -15,15 +15,10 @@
 import { join } from "node:path";
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { inProcessLoad, median, modelCase, parseArgs, ROOT } from "./lib.mjs";
+import { inProcessLoad, median, modelCase, ROOT } from "./lib.mjs";
+import { count, readArgs } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const n = Number(args.n ?? 40000);
-const concurrency = Number(args.concurrency ?? 64);
-const runs = Number(args.runs ?? 5);
-for (const [name, value] of Object.entries({ n, concurrency, runs })) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number, 1 or more`);
-}
+const { n, concurrency, runs } = readArgs({ n: count(40000), concurrency: count(64), runs: count(5) });
 
 const dist = (file) => import(pathToFileURL(join(ROOT, "dist", file)).href);
 const [{ Runtime }, { defineModel }, { loadModelModule }] = await Promise.all([

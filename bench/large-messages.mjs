@@ -16,13 +16,12 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { Client, credentials } from "@grpc/grpc-js";
 import { median, ROOT, spawnNode } from "./lib.mjs";
-import { parseArgs } from "./lib-args.mjs";
+import { count, positive, readArgs } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const replyBytes = Number(args["reply-mib"] ?? 60) * 1024 * 1024;
-const uploadBytes = Number(args["upload-mib"] ?? 30) * 1024 * 1024;
-const calls = Number(args.calls ?? 5);
-const rounds = Number(args.rounds ?? 2);
+const args = readArgs({ "reply-mib": positive(60), "upload-mib": positive(30), calls: count(5), rounds: count(2) });
+const replyBytes = Math.round(args["reply-mib"] * 1024 * 1024);
+const uploadBytes = Math.round(args["upload-mib"] * 1024 * 1024);
+const { calls, rounds } = args;
 
 // Each server prints "listening PORT". Sizes come as decimal text in the request message.
 const ours = `

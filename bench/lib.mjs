@@ -28,8 +28,6 @@ export const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export { parseArgs } from "./lib-args.mjs";
-
 // ---------------------------------------------------------------- payloads
 
 /** 64 bytes, as the reference's echo payload (its response frame is 118 bytes, as ours). */

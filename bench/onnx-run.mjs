@@ -17,21 +17,11 @@
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { median, ROOT } from "./lib.mjs";
-import { parseArgs } from "./lib-args.mjs";
+import { count, counts, readArgs } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const sizes = (args.rows ?? "1,16,64").split(",").map(Number);
-const runs = Number(args.runs ?? 3);
-const calls = Number(args.calls ?? 20000);
-const inFlight = (args["in-flight"] ?? "1,64").split(",").map(Number);
-for (const [flag, values] of [
-  ["--rows", sizes],
-  ["--in-flight", inFlight],
-  ["--runs", [runs]],
-  ["--calls", [calls]],
-]) {
-  if (!values.every((v) => Number.isInteger(v) && v >= 1)) throw new Error(`${flag} must be whole numbers, 1 or more`);
-}
+const args = readArgs({ rows: counts([1, 16, 64]), runs: count(3), calls: count(20000), "in-flight": counts([1, 64]) });
+const { rows: sizes, runs, calls } = args;
+const inFlight = args["in-flight"];
 
 // The options examples/digits/model.ts loads it with.
 const session = await InferenceSession.create(join(ROOT, "examples/digits/model.onnx"), {

@@ -10,14 +10,11 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "./lib-args.mjs";
+import { count, readArgs, usageError } from "./lib-args.mjs";
 
 const [dir, ...rest] = process.argv.slice(2);
-if (!dir) {
-  process.stderr.write("usage: node bench/profile-summary.mjs DIR [--top 25]\n");
-  process.exit(2);
-}
-const top = Number(parseArgs(rest).top ?? 25);
+const { top } = readArgs({ top: count(25) }, rest);
+if (!dir || dir.startsWith("--")) usageError("the first argument is the folder of .cpuprofile files: profile-summary.mjs DIR [--top 25]");
 const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
 if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}`);
 

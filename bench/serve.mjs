@@ -48,7 +48,6 @@ import {
   median,
   memory,
   modelCase,
-  parseArgs,
   parseH2load,
   ROOT,
   RunResponseSchema,
@@ -64,33 +63,50 @@ import {
   verifyRest,
   writeTemp,
 } from "./lib.mjs";
+import { count, flag, localPort, number, oneOf, positive, readArgs, text, usageError, whole } from "./lib-args.mjs";
 
 const startedAt = performance.now();
-const args = parseArgs(process.argv.slice(2), ["profile-baseline", "pin", "batching-ab"]);
-const model = args.model ?? "echo";
-const protocols = { omi: ["omi"], v1: ["v1"], both: ["omi", "v1"] }[args.protocol ?? "both"];
-if (!protocols) throw new Error(`--protocol must be omi, v1 or both, got ${args.protocol}`);
-const restTool = args["rest-tool"] ?? "h2load";
-if (!["h2load", "wrk"].includes(restTool)) throw new Error(`--rest-tool must be h2load or wrk, got ${restTool}`);
-const c = Number(args.c ?? 16);
-const m = Number(args.m ?? 16);
+const FROM_PROC = " (its CPU and memory are read from /proc)";
+const args = readArgs({
+  model: oneOf(["echo", "digits"], "echo"),
+  protocol: oneOf(["omi", "v1", "both"], "both"),
+  c: count(16),
+  m: count(16),
+  n: count(),
+  duration: positive(),
+  configs: text("configurations CxM, connections x streams, separated by commas"),
+  "latency-n": count(),
+  runs: count(3),
+  "rest-tool": oneOf(["h2load", "wrk"], "h2load"),
+  retries: whole(1),
+  "wait-idle": number(30),
+  json: text("a file to write the results to"),
+  "cpu-prof": text("a folder for CPU profiles"),
+  "profile-baseline": flag(),
+  workers: count(1),
+  pin: flag(),
+  "batching-ab": flag(),
+  "predict-threads": whole(0),
+  versus: localPort(FROM_PROC),
+  "versus-v1": localPort(FROM_PROC),
+  "versus-label": text("a name for the --versus servers", "versus"),
+  "versus-pid": count(),
+  "versus-v1-pid": count(),
+});
+const { model, c, m, runs, workers, retries, duration, pin } = args;
+const protocols = { omi: ["omi"], v1: ["v1"], both: ["omi", "v1"] }[args.protocol];
+const restTool = args["rest-tool"];
 const caseInfo = modelCase(model);
-const n = Number(args.n ?? caseInfo.defaultN);
-const latencyN = Number(args["latency-n"] ?? Math.round(n / 4));
-const duration = args.duration === undefined ? undefined : Number(args.duration);
-const runs = Number(args.runs ?? 3);
-const workers = Number(args.workers ?? 1);
-const retries = Number(args.retries ?? 1);
-const waitIdle = Number(args["wait-idle"] ?? 30);
-const pin = Boolean(args.pin);
-if (pin && (workers > 1 || Number(args["predict-threads"] ?? 0) > 0)) {
-  throw new Error("--pin puts the server on one core: it does not go with --workers or --predict-threads");
+const n = args.n ?? caseInfo.defaultN;
+const latencyN = args["latency-n"] ?? Math.max(1, Math.round(n / 4));
+const waitIdle = args["wait-idle"];
+const batchingAb = args["batching-ab"];
+const predictThreads = args["predict-threads"];
+if (pin && (workers > 1 || predictThreads > 0)) {
+  usageError("--pin puts the server on one core: it does not go with --workers or --predict-threads");
 }
-const batchingAb = Boolean(args["batching-ab"]);
-const predictThreads = Number(args["predict-threads"] ?? 0);
-if (!Number.isInteger(predictThreads) || predictThreads < 0) throw new Error("--predict-threads must be a whole number");
 if ([workers > 1, batchingAb, predictThreads > 0].filter(Boolean).length > 1) {
-  throw new Error("--batching-ab, --workers and --predict-threads each add a second chassis-ts: use one of them");
+  usageError("--batching-ab, --workers and --predict-threads each add a second chassis-ts: use one of them");
 }
 /** Servers this script neither starts nor stops, one per protocol: --versus (OMI) and --versus-v1. */
 const versusServers = [
@@ -99,22 +115,17 @@ const versusServers = [
 ].flatMap(([flag, protocol]) => {
   if (args[flag] === undefined) return [];
   if (!protocols.includes(protocol))
-    throw new Error(`--${flag} is a${protocol === "omi" ? "n OMI" : " KServe v1"} server: it needs --protocol ${protocol} or both`);
+    usageError(`--${flag} is a${protocol === "omi" ? "n OMI" : " KServe v1"} server: it needs --protocol ${protocol} or both`);
   return [versusServer(flag, protocol, args[flag], args["versus-label"], args[`${flag}-pid`])];
 });
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
-for (const [name, v] of Object.entries({ c, m, n, latencyN, runs })) {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number`);
-}
-if (!Number.isInteger(retries) || retries < 0) throw new Error("--retries must be a whole number >= 0");
-if (!(waitIdle >= 0)) throw new Error("--wait-idle must be a number of seconds >= 0");
-if (duration !== undefined && !(duration > 0)) throw new Error("--duration must be a number of seconds > 0");
 const configs = (args.configs ?? [`${c}x${m}`, "1x1", "16x1"].join(","))
   .split(",")
   .filter((v, i, all) => all.indexOf(v) === i)
   .map((s) => {
-    const [cc, mm] = s.split("x").map(Number);
-    if (!Number.isInteger(cc) || !Number.isInteger(mm) || cc < 1 || mm < 1) throw new Error(`bad configuration ${s} (expected CxM)`);
+    const [cc, mm, extra] = s.split("x").map(Number);
+    if (!Number.isInteger(cc) || !Number.isInteger(mm) || cc < 1 || mm < 1 || extra !== undefined)
+      usageError(`--configs takes connections x streams, e.g. 16x16,1x1; got ${JSON.stringify(s)}`);
     return { c: cc, m: mm, n: cc === c && mm === m ? n : latencyN };
   });
 const modelName = { echo: "echo", digits: "digits-classifier" }[model];
@@ -524,21 +535,11 @@ function checkGrpcCapture(answer) {
   return sameBytesProblem(resultsJson);
 }
 
-/** --versus / --versus-v1: [127.0.0.1:]PORT of a server this script does not start (nor stop). */
-function versusServer(flag, protocol, address, label = "versus", pid = undefined) {
-  const match = /^(?:(?:127\.0\.0\.1|localhost):)?(\d{1,5})$/.exec(String(address));
-  const port = Number(match?.[1]);
-  if (!match || port < 1 || port > 65535)
-    throw new Error(
-      `--${flag} must be a port on this machine, PORT or 127.0.0.1:PORT (its CPU and memory are read from /proc), got ${address}`,
-    );
-  if (typeof label !== "string" || !/^[\w.-]{1,20}$/.test(label) || label === "node-baseline" || label.startsWith("chassis-ts"))
-    throw new Error(
-      `--versus-label must be 1-20 letters, digits, '.', '_' or '-', and not a label of this script's own servers, got ${label}`,
-    );
-  if (pid !== undefined && !(Number.isInteger(Number(pid)) && Number(pid) > 0))
-    throw new Error(`--${flag}-pid must be a process id, got ${pid}`);
-  return { flag, protocol, label, port, pid: pid === undefined ? undefined : Number(pid) };
+/** --versus / --versus-v1: the port of a server this script does not start (nor stop). */
+function versusServer(flag, protocol, port, label, pid) {
+  if (!/^[\w.-]{1,20}$/.test(label) || label === "node-baseline" || label.startsWith("chassis-ts"))
+    usageError(`--versus-label must be 1-20 letters, digits, '.', '_' or '-', and not a label of this script's own servers, got ${label}`);
+  return { flag, protocol, label, port, pid };
 }
 
 /** A raw Run answer's results.json: a gRPC success of one frame, status_code 200, one successful item; or the problem. */

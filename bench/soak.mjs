@@ -34,17 +34,24 @@ import {
   verifyRest,
   writeTemp,
 } from "./lib.mjs";
-import { parseArgs } from "./lib-args.mjs";
+import { count, oneOf, positive, readArgs, text, usageError } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const caseInfo = modelCase(args.model ?? "echo");
-const seconds = Math.round(Number(args.minutes ?? 5) * 60);
-const c = Number(args.c ?? 16);
-const m = Number(args.m ?? 16);
-const workers = Number(args.workers ?? 1);
-const sampleS = Number(args["sample-s"] ?? 5);
-const settleS = Number(args["settle-s"] ?? 30);
-if (!(seconds >= 10) || !(settleS < seconds)) throw new Error("--minutes must give at least 10 s, and more than --settle-s");
+const args = readArgs({
+  model: oneOf(["echo", "digits"], "echo"),
+  minutes: positive(5),
+  c: count(16),
+  m: count(16),
+  workers: count(1),
+  "sample-s": positive(5),
+  "settle-s": positive(30),
+  json: text("a file to write the results to"),
+});
+const caseInfo = modelCase(args.model);
+const seconds = Math.round(args.minutes * 60);
+const { c, m, workers } = args;
+const sampleS = args["sample-s"];
+const settleS = args["settle-s"];
+if (!(seconds >= 10) || !(settleS < seconds)) usageError("--minutes must give at least 10 s, and more than --settle-s");
 
 const info = machine();
 console.log(`# machine: nproc ${info.nproc}, ${info.cpu}, ${info.memGiB} GiB, node ${process.version}`);

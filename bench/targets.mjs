@@ -24,27 +24,29 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "./lib-args.mjs";
+import { count, localPort, number, positive, readArgs, someOf, text } from "./lib-args.mjs";
 import { verdictsOf } from "./targets-verdicts.mjs";
 
 const STEPS = ["serve", "workers", "batching", "coldstart", "soak"];
-const args = parseArgs(process.argv.slice(2));
-const runs = String(args.runs ?? 3);
-const duration = String(args.duration ?? 4);
-const soakMinutes = String(args["soak-minutes"] ?? 5);
-const waitIdle = String(args["wait-idle"] ?? 30);
-const skip = new Set((args.skip ?? "").split(",").filter(Boolean));
-const versusLabel = ["--versus-label", args["versus-label"] ?? "versus"];
+const args = readArgs({
+  runs: count(3),
+  duration: positive(4),
+  "soak-minutes": positive(5),
+  skip: someOf(STEPS),
+  json: text("a file to write the verdicts and figures to"),
+  "wait-idle": number(30),
+  "versus-echo": localPort(),
+  "versus-digits": localPort(),
+  "versus-label": text("a name for the --versus servers", "versus"),
+});
+const runs = String(args.runs);
+const duration = String(args.duration);
+const soakMinutes = String(args["soak-minutes"]);
+const waitIdle = String(args["wait-idle"]);
+const skip = new Set(args.skip);
+const versusLabel = ["--versus-label", args["versus-label"]];
 const versusEcho = args["versus-echo"] === undefined ? [] : ["--versus", String(args["versus-echo"]), ...versusLabel];
 const versusDigits = args["versus-digits"] === undefined ? [] : ["--versus", String(args["versus-digits"]), ...versusLabel];
-for (const step of skip) if (!STEPS.includes(step)) throw new Error(`--skip takes ${STEPS.join(", ")}; got ${step}`);
-for (const [flag, value] of [
-  ["--runs", runs],
-  ["--duration", duration],
-  ["--soak-minutes", soakMinutes],
-]) {
-  if (!(Number(value) > 0)) throw new Error(`${flag} must be a number above 0, got ${value}`);
-}
 
 const here = new URL(".", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "chassis-targets-"));

@@ -14,17 +14,16 @@
  */
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { inProcessLoad, median, modelCase, parseArgs, ROOT } from "./lib.mjs";
+import { inProcessLoad, median, modelCase, ROOT } from "./lib.mjs";
+import { count, oneOf, readArgs } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
-const modelName = args.model ?? "digits";
-const threads = Number(args.threads ?? 1);
-const n = Number(args.n ?? 100000);
-const concurrency = Number(args.concurrency ?? 64);
-const runs = Number(args.runs ?? 3);
-for (const [name, value] of Object.entries({ threads, n, concurrency, runs })) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number, 1 or more`);
-}
+const {
+  model: modelName,
+  threads,
+  n,
+  concurrency,
+  runs,
+} = readArgs({ model: oneOf(["echo", "digits"], "digits"), threads: count(1), n: count(100000), concurrency: count(64), runs: count(3) });
 
 const dist = (file) => import(pathToFileURL(join(ROOT, "dist", file)).href);
 const [{ Runtime }, { PredictThreads }, { loadModelModule }, { silentLogger }] = await Promise.all([

@@ -25,7 +25,6 @@ import {
   frame,
   machine,
   median,
-  parseArgs,
   parseH2load,
   percentile,
   ROOT,
@@ -37,17 +36,19 @@ import {
   verifyGrpc,
   writeTemp,
 } from "./lib.mjs";
+import { count, flag, number, readArgs } from "./lib-args.mjs";
 
-const args = parseArgs(process.argv.slice(2), ["workers"]);
-const threads = Number(args.threads ?? 2);
-const steps = Number(args.steps ?? 100000);
-const c = Number(args.c ?? 4);
-const m = Number(args.m ?? 4);
-const duration = Number(args.duration ?? 5);
-const runs = Number(args.runs ?? 3);
-for (const [name, value] of Object.entries({ threads, steps, c, m, duration, runs })) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number, 1 or more (got ${args[name]})`);
-}
+const args = readArgs({
+  threads: count(2),
+  steps: count(100000),
+  c: count(4),
+  m: count(4),
+  duration: count(5),
+  runs: count(3),
+  workers: flag(),
+  "wait-idle": number(30),
+});
+const { threads, steps, c, m, duration, runs } = args;
 const HEALTH_EVERY_MS = 10;
 
 const modelDir = join(ROOT, "bench/models/busy");
@@ -66,7 +67,7 @@ console.log(`# machine: nproc ${info.nproc}, ${info.cpu}, node ${info.node}, ${i
 console.log(
   `# busy model, ${steps} steps per predict; OMI Run at ${c}x${m} for ${duration} s; GET /v2/health/ready every ${HEALTH_EVERY_MS} ms; ${runs} runs each, alternating`,
 );
-await reportIdle(Number(args["wait-idle"] ?? 30), info.nproc);
+await reportIdle(args["wait-idle"], info.nproc);
 
 const tmp = tempDir();
 const body = writeTemp(tmp.dir, "run.bin", frame(runRequestBytes(input)));

@@ -175,8 +175,8 @@ describe("bench/serve.mjs --versus, against the Python OMI server", { skip }, ()
     assert.equal(closed.code, 1);
     assert.match(closed.stderr, /--versus: no OMI Run answer from 127\.0\.0\.1:1 /);
     const remote = await runProcess(process.execPath, ["bench/serve.mjs", "--versus", "10.0.0.1:80"], { timeoutMs: 60_000 });
-    assert.notEqual(remote.code, 0);
-    assert.match(remote.stderr, /--versus must be a port on this machine, PORT or 127\.0\.0\.1:PORT .* got 10\.0\.0\.1:80/);
+    assert.equal(remote.code, 2);
+    assert.match(remote.stderr, /--versus takes a port on this machine, PORT or 127\.0\.0\.1:PORT .*, got "10\.0\.0\.1:80"/);
   });
 });
 
@@ -215,7 +215,7 @@ describe("bench/serve.mjs --versus-v1, against the Python KServe v1 server", { s
     const omiOnly = await runProcess(process.execPath, ["bench/serve.mjs", "--protocol", "omi", "--versus-v1", String(port)], {
       timeoutMs: 60_000,
     });
-    assert.notEqual(omiOnly.code, 0);
+    assert.equal(omiOnly.code, 2);
     assert.match(omiOnly.stderr, /--versus-v1 is a KServe v1 server: it needs --protocol v1 or both/);
     const taken = await runProcess(PYTHON, ["bench/python_v1_server.py", "--port", String(port)], { timeoutMs: 30_000 });
     assert.equal(taken.code, 2, taken.stderr);
