@@ -9,7 +9,7 @@
  *                        [--rest-tool h2load|wrk] [--retries 1] [--wait-idle 30]
  *                        [--json FILE] [--cpu-prof DIR] [--workers N] [--pin] [--batching-ab]
  *                        [--predict-threads N] [--versus [127.0.0.1:]PORT]
- *                        [--versus-v1 [127.0.0.1:]PORT] [--versus-label NAME]
+ *                        [--versus-v1 [127.0.0.1:]PORT] [--versus-label NAME] [--versus-v1-label NAME]
  *                        [--versus-pid PID] [--versus-v1-pid PID]
  *
  * For each configuration (connections x streams), protocol and server (the
@@ -89,7 +89,8 @@ const args = readArgs({
   "predict-threads": whole(0),
   versus: localPort(FROM_PROC),
   "versus-v1": localPort(FROM_PROC),
-  "versus-label": text("a name for the --versus servers", "versus"),
+  "versus-label": text("a name for the --versus server", "versus"),
+  "versus-v1-label": text("a name for the --versus-v1 server (default: --versus-label)"),
   "versus-pid": count(),
   "versus-v1-pid": count(),
 });
@@ -116,7 +117,8 @@ const versusServers = [
   if (args[flag] === undefined) return [];
   if (!protocols.includes(protocol))
     usageError(`--${flag} is a${protocol === "omi" ? "n OMI" : " KServe v1"} server: it needs --protocol ${protocol} or both`);
-  return [versusServer(flag, protocol, args[flag], args["versus-label"], args[`${flag}-pid`])];
+  const labelFlag = flag === "versus-v1" && args["versus-v1-label"] !== undefined ? "versus-v1-label" : "versus-label";
+  return [versusServer(flag, protocol, args[flag], labelFlag, args[labelFlag], args[`${flag}-pid`])];
 });
 const OTHER_LIMIT = 30; // % of one core used by other processes during a run
 const configs = (args.configs ?? [`${c}x${m}`, "1x1", "16x1"].join(","))
@@ -536,9 +538,9 @@ function checkGrpcCapture(answer) {
 }
 
 /** --versus / --versus-v1: the port of a server this script does not start (nor stop). */
-function versusServer(flag, protocol, port, label, pid) {
+function versusServer(flag, protocol, port, labelFlag, label, pid) {
   if (!/^[\w.-]{1,20}$/.test(label) || label === "node-baseline" || label.startsWith("chassis-ts"))
-    usageError(`--versus-label must be 1-20 letters, digits, '.', '_' or '-', and not a label of this script's own servers, got ${label}`);
+    usageError(`--${labelFlag} must be 1-20 letters, digits, '.', '_' or '-', and not a label of this script's own servers, got ${label}`);
   return { flag, protocol, label, port, pid };
 }
 

@@ -154,5 +154,20 @@ export function verdictsOf({ serve, workersOmi, workersV1, batching, batchingInP
       ours.ok && theirs.ok && reqs.median >= 5,
     );
   }
+  // With targets.mjs --versus-v1: KServe v1 against another v1 server of this run, reported (the issue sets no threshold).
+  const v1Cmp = serve?.comparisons?.find((x) => x.protocol === "v1" && x.c === 16 && x.m === 16 && !x.versus.startsWith("chassis-ts"));
+  const v1Ours = find(serve, "chassis-ts", "v1", 16, 16);
+  const v1Theirs = v1Cmp && find(serve, v1Cmp.versus, "v1", 16, 16);
+  if (v1Cmp && v1Ours && v1Theirs) {
+    const reqs = v1Cmp["req/s"];
+    const checked = v1Ours.ok && v1Theirs.ok ? "" : "; a run did not verify";
+    add(
+      `KServe v1 echo 16x16 against ${v1Cmp.versus}, in this run`,
+      "reported",
+      `${fmt(reqs.median)}x (${fmt(reqs.min)}-${fmt(reqs.max)}): ${fmt(v1Ours.reqPerS, 0)} against ${fmt(v1Theirs.reqPerS, 0)} req/s; ` +
+        `${fmt(v1Ours.cpuUsPerReq, 0)} against ${fmt(v1Theirs.cpuUsPerReq, 0)} µs of server CPU per call${checked}`,
+      undefined,
+    );
+  }
   return out;
 }

@@ -10,11 +10,14 @@
  * PyPI and cannot run here. Where it runs (one process per model), give its
  * ports: --versus-echo and --versus-digits join it to the OMI runs of the
  * serve and batching steps (serve.mjs --versus), and the goal is also judged
- * against it, in this run.
+ * against it, in this run. --versus-v1 PORT joins a KServe v1 server (e.g.
+ * bench/python_v1_server.py) to the serve step's v1 runs; its comparison is
+ * reported, with no threshold (the issue sets none against another v1 server).
  *
  *   npm run build && node bench/targets.mjs [--runs 3] [--duration 4] [--soak-minutes 5]
  *       [--skip serve,workers,batching,coldstart,soak] [--json FILE] [--wait-idle 30]
  *       [--versus-echo [127.0.0.1:]PORT] [--versus-digits [127.0.0.1:]PORT] [--versus-label NAME]
+ *       [--versus-v1 [127.0.0.1:]PORT] [--versus-v1-label NAME]
  *
  * About 12 minutes with the defaults (the soak takes 5 of them). Exit 1 when a
  * script fails or a response was wrong; a target missed is a verdict, not a
@@ -37,7 +40,9 @@ const args = readArgs({
   "wait-idle": number(30),
   "versus-echo": localPort(),
   "versus-digits": localPort(),
-  "versus-label": text("a name for the --versus servers", "versus"),
+  "versus-label": text("a name for the --versus-echo and --versus-digits servers", "versus"),
+  "versus-v1": localPort(),
+  "versus-v1-label": text("a name for the --versus-v1 server", "versus-v1"),
 });
 const runs = String(args.runs);
 const duration = String(args.duration);
@@ -47,6 +52,8 @@ const skip = new Set(args.skip);
 const versusLabel = ["--versus-label", args["versus-label"]];
 const versusEcho = args["versus-echo"] === undefined ? [] : ["--versus", String(args["versus-echo"]), ...versusLabel];
 const versusDigits = args["versus-digits"] === undefined ? [] : ["--versus", String(args["versus-digits"]), ...versusLabel];
+const versusV1 =
+  args["versus-v1"] === undefined ? [] : ["--versus-v1", String(args["versus-v1"]), "--versus-v1-label", args["versus-v1-label"]];
 
 const here = new URL(".", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "chassis-targets-"));
@@ -80,7 +87,7 @@ const common = ["--runs", runs, "--duration", duration, "--wait-idle", waitIdle]
 const figures = {};
 try {
   if (!skip.has("serve")) {
-    figures.serve = await bench("serve", "serve.mjs", [...common, "--pin", "--configs", "16x16,16x1", ...versusEcho]);
+    figures.serve = await bench("serve", "serve.mjs", [...common, "--pin", "--configs", "16x16,16x1", ...versusEcho, ...versusV1]);
   }
   if (!skip.has("workers")) {
     figures.workersOmi = await bench("workers-omi", "serve.mjs", [...common, "--protocol", "omi", "--configs", "16x16", "--workers", "2"]);

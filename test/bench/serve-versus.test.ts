@@ -195,7 +195,8 @@ describe("bench/serve.mjs --versus-v1, against the Python KServe v1 server", { s
       [
         "bench/serve.mjs",
         ...["--protocol", "both", "--c", "4", "--m", "4", "--configs", "4x4", "--runs", "1", "--n", "1000", "--wait-idle", "0"],
-        ...["--versus-v1", String(port), "--versus-label", "python-fastapi"],
+        // --versus-v1-label names the v1 server; --versus-label stays the OMI one's.
+        ...["--versus-v1", String(port), "--versus-v1-label", "python-fastapi", "--versus-label", "python-grpcio"],
       ],
       { timeoutMs: 120_000 },
     );

@@ -110,6 +110,25 @@ describe("verdictsOf", () => {
     assert.ok(!verdictsOf({ serve: { results: serve.results, comparisons: [] } }).some((v) => v.item.includes("in this run")));
   });
 
+  test("KServe v1 against a --versus-v1 server of the same run: reported, never a verdict, saying when a run did not verify", () => {
+    const ratios = (median: number) => ({ median, min: median - 0.5, max: median + 0.5 });
+    const serve = {
+      results: [
+        result("chassis-ts", "omi", 16, 16),
+        result("chassis-ts", "v1", 16, 16, { reqPerS: 40_000, cpuUsPerReq: 25 }),
+        result("python-fastapi", "v1", 16, 16, { reqPerS: 14_500, cpuUsPerReq: 68 }),
+      ],
+      comparisons: [{ protocol: "v1", c: 16, m: 16, server: "chassis-ts", versus: "python-fastapi", "req/s": ratios(2.76) }],
+    };
+    const item = "KServe v1 echo 16x16 against python-fastapi, in this run";
+    const line = byItem(verdictsOf({ serve }), item);
+    assert.equal(line.met, undefined);
+    assert.equal(line.measured, "2.76x (2.26-3.26): 40000 against 14500 req/s; 25 against 68 µs of server CPU per call");
+    assert.ok(!verdictsOf({ serve }).some((v) => v.item.startsWith("goal: OMI echo 16x16 against python")), "not an OMI goal verdict");
+    const unverified = { ...serve, results: [serve.results[0], serve.results[1], { ...serve.results[2], ok: false }] };
+    assert.match(byItem(verdictsOf({ serve: unverified }), item).measured, /; a run did not verify$/);
+  });
+
   test("item 4 in-process: reported with the 64-caller ratio and its rounds, never a verdict", () => {
     const batchingInProcess = {
       failures: 0,
