@@ -546,6 +546,7 @@ function versusServer(flag, protocol, port, labelFlag, label, pid) {
 
 /** A raw Run answer's results.json: a gRPC success of one frame, status_code 200, one successful item; or the problem. */
 function runAnswerOf({ headers, body, trailers }) {
+  if (headers[":status"] === undefined) return { problem: "no response headers: the stream ended unanswered (is it a gRPC server?)" };
   if (headers[":status"] !== 200) return { problem: `:status ${headers[":status"]}` };
   if (!/^application\/grpc(\+proto)?$/.test(headers["content-type"] ?? "")) return { problem: `content-type ${headers["content-type"]}` };
   const status = trailers["grpc-status"] ?? headers["grpc-status"];

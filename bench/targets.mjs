@@ -25,9 +25,10 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { count, localPort, number, positive, readArgs, someOf, text } from "./lib-args.mjs";
+import { count, localPort, number, positive, readArgs, someOf, text, usageError } from "./lib-args.mjs";
 import { verdictsOf } from "./targets-verdicts.mjs";
 
 const STEPS = ["serve", "workers", "batching", "coldstart", "soak"];
@@ -54,11 +55,36 @@ const versusEcho = args["versus-echo"] === undefined ? [] : ["--versus", String(
 const versusDigits = args["versus-digits"] === undefined ? [] : ["--versus", String(args["versus-digits"]), ...versusLabel];
 const versusV1 =
   args["versus-v1"] === undefined ? [] : ["--versus-v1", String(args["versus-v1"]), "--versus-v1-label", args["versus-v1-label"]];
+// A --versus server that is not there, or a step left out, would only show minutes into the run.
+for (const [flag, step] of [
+  ["versus-echo", "serve"],
+  ["versus-v1", "serve"],
+  ["versus-digits", "batching"],
+]) {
+  if (args[flag] === undefined) continue;
+  if (skip.has(step)) usageError(`--${flag} joins the ${step} step, which --skip leaves out`);
+  const problem = await connectProblem(args[flag]);
+  if (problem) usageError(`--${flag}: nothing answers on 127.0.0.1:${args[flag]} (${problem}); start that server first`);
+}
 
 const here = new URL(".", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "chassis-targets-"));
 const started = performance.now();
 let failedSteps = 0;
+
+/** Why a TCP connection to 127.0.0.1:port fails (an error code, or no answer within 3 s); undefined when it connects. */
+function connectProblem(port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    const done = (problem) => {
+      socket.destroy();
+      resolve(problem);
+    };
+    socket.setTimeout(3000, () => done("no answer within 3 s"));
+    socket.once("connect", () => done(undefined));
+    socket.once("error", (error) => done(error.code ?? error.message));
+  });
+}
 
 /** Runs one bench script with --json, its output passed through; resolves with the parsed JSON (or undefined). */
 function bench(name, script, flags) {

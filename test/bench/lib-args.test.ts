@@ -118,6 +118,13 @@ describe("bench/ scripts refuse bad flags before measuring anything", () => {
     ["serve.mjs", ["--versus-v1", "4", "--versus-v1-label", "chassis-ts"], /^serve\.mjs: --versus-v1-label must be 1-20 letters/],
     ["targets.mjs", ["--skip", "serve,soka"], /^targets\.mjs: --skip takes some of serve, workers, batching, coldstart, soak/],
     ["targets.mjs", ["--versus-digits", "host:1"], /^targets\.mjs: --versus-digits takes a port on this machine/],
+    // Checked at once, not when its step comes minutes later: port 1 has no server.
+    [
+      "targets.mjs",
+      ["--versus-digits", "1"],
+      /^targets\.mjs: --versus-digits: nothing answers on 127\.0\.0\.1:1 \(ECONNREFUSED\); start that server first/,
+    ],
+    ["targets.mjs", ["--versus-v1", "1", "--skip", "serve"], /^targets\.mjs: --versus-v1 joins the serve step, which --skip leaves out/],
     ["coldstart.mjs", ["--models", "digits,resnet"], /^coldstart\.mjs: --models takes some of digits, echo/],
     ["soak.mjs", ["--minutes", "0.1"], /^soak\.mjs: --minutes must give at least 10 s/],
     ["build.mjs", ["--runs", "3"], /^build\.mjs: unknown flag --runs; see --help$/],
