@@ -12,7 +12,12 @@
 # Each checkout must be built (npm run build). Used for changes too small to
 # show against the baseline's run-to-run noise (docs/performance.md, item 10).
 set -euo pipefail
+usage() { echo "ab.sh: $1 (usage: bench/ab.sh CHECKOUT_A CHECKOUT_B [ROUNDS=6] [SECONDS=3] [PROTOCOL=v1|omi])" >&2; exit 2; }
+[ $# -ge 2 ] && [ $# -le 5 ] || usage "takes two checkouts, then ROUNDS, SECONDS and PROTOCOL if given; got $# arguments"
+for dir in "$1" "$2"; do [ -f "$dir/bin/chassis.js" ] || usage "$dir is not a chassis-ts checkout (no bin/chassis.js)"; done
 A=$(cd "$1" && pwd); B=$(cd "$2" && pwd); ROUNDS=${3:-6}; SECS=${4:-3}; PROTOCOL=${5:-v1}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || usage "ROUNDS must be a whole number, 1 or more, got $ROUNDS"
+[[ $SECS =~ ^[1-9][0-9]*$ ]] || usage "SECONDS must be a whole number, 1 or more, got $SECS"
 for tool in h2load taskset; do command -v $tool >/dev/null || { echo "ab.sh: $tool is missing (sudo bench/install-tools.sh)" >&2; exit 2; }; done
 here=$(cd "$(dirname "$0")" && pwd)
 body=$(mktemp)

@@ -141,6 +141,19 @@ describe("bench/ scripts refuse bad flags before measuring anything", () => {
     });
   }
 
+  test("bench/ab.sh (positional arguments) names a missing checkout or a bad number, with its usage", async () => {
+    for (const [argv, message] of [
+      [[], /^ab\.sh: takes two checkouts, then ROUNDS, SECONDS and PROTOCOL if given; got 0 arguments \(usage: bench\/ab\.sh CHECKOUT_A/],
+      [[".", "/nonexistent"], /^ab\.sh: \/nonexistent is not a chassis-ts checkout \(no bin\/chassis\.js\)/],
+      [[".", ".", "six"], /^ab\.sh: ROUNDS must be a whole number, 1 or more, got six/],
+      [[".", ".", "2", "3", "http"], /^ab\.sh: PROTOCOL must be v1 or omi, got http/],
+    ] as [string[], RegExp][]) {
+      const run = await runProcess("bash", ["bench/ab.sh", ...argv], { timeoutMs: 30_000 });
+      assert.equal(run.code, 2, `${argv.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr.trim(), message);
+    }
+  });
+
   test("--help lists the flags and exits 0", async () => {
     const run = await runProcess(process.execPath, ["bench/serve.mjs", "--help"], { timeoutMs: 30_000 });
     assert.equal(run.code, 0, run.stderr);
