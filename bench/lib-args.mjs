@@ -98,7 +98,8 @@ export function parseArgs(argv, spec) {
       out[name] = true;
       continue;
     }
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    // `--json --pin`: the next flag is not --json's value (`--json=--pin` still is).
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[i + 1]?.startsWith("--") ? undefined : argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs ${k.takes}`);
     const parsed = k.parse(value);
     if (parsed === undefined) throw new UsageError(`--${name} takes ${k.takes}, got ${JSON.stringify(value)}`);

@@ -114,6 +114,7 @@ const versusServers = [
   ["versus", "omi"],
   ["versus-v1", "v1"],
 ].flatMap(([flag, protocol]) => {
+  if (args[flag] === undefined && args[`${flag}-pid`] !== undefined) usageError(`--${flag}-pid goes with --${flag} PORT`);
   if (args[flag] === undefined) return [];
   if (!protocols.includes(protocol))
     usageError(`--${flag} is a${protocol === "omi" ? "n OMI" : " KServe v1"} server: it needs --protocol ${protocol} or both`);

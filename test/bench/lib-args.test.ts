@@ -98,6 +98,8 @@ describe("bench/lib-args.mjs parseArgs", () => {
 
   test("a missing value, and a value given to a flag that takes none, are refused", () => {
     refused(["--runs"], /^--runs needs a whole number, 1 or more$/);
+    refused(["--json", "--pin"], /^--json needs a file$/);
+    assert.equal(parseArgs(["--json=--pin"], SPEC).json, "--pin");
     refused(["--pin=yes"], /^--pin takes no value, got --pin=yes$/);
   });
 
@@ -115,6 +117,7 @@ describe("bench/ scripts refuse bad flags before measuring anything", () => {
     ["serve.mjs", ["--duraton", "4"], /^serve\.mjs: unknown flag --duraton \(did you mean --duration\?\); see --help$/],
     ["serve.mjs", ["--configs", "16y16"], /^serve\.mjs: --configs takes connections x streams, e\.g\. 16x16,1x1; got "16y16"; see --help$/],
     ["serve.mjs", ["--pin", "--workers", "2"], /^serve\.mjs: --pin puts the server on one core: it does not go with --workers/],
+    ["serve.mjs", ["--versus-pid", "4"], /^serve\.mjs: --versus-pid goes with --versus PORT; see --help$/],
     ["serve.mjs", ["--versus-v1", "4", "--versus-v1-label", "chassis-ts"], /^serve\.mjs: --versus-v1-label must be 1-20 letters/],
     ["targets.mjs", ["--skip", "serve,soka"], /^targets\.mjs: --skip takes some of serve, workers, batching, coldstart, soak/],
     ["targets.mjs", ["--versus-digits", "host:1"], /^targets\.mjs: --versus-digits takes a port on this machine/],
