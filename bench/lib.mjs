@@ -109,11 +109,12 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 /**
- * Starts a server process (node, no shell, so the PID is the server's) and
- * waits until every pattern has matched its output; returns the captures.
+ * Starts a server process (node, or `command`; no shell, so the PID is the
+ * server's) and waits until every pattern has matched its output; returns
+ * the captures.
  */
-export async function startProcess(args, patterns, { timeoutMs = 30000, env = process.env } = {}) {
-  const proc = spawnNode(args, { env });
+export async function startProcess(args, patterns, { timeoutMs = 30000, env = process.env, command = process.execPath } = {}) {
+  const proc = spawnProcess(command, args, { env });
   const { child, exited } = proc;
   const found = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${patterns.join(", ")}; output:\n${proc.output()}`)), timeoutMs);
@@ -134,12 +135,17 @@ export async function startProcess(args, patterns, { timeoutMs = 30000, env = pr
   return { ...proc, found };
 }
 
-/**
- * Spawns `node ARGS` (no shell, so the PID is node's), collects its output,
- * and gives stop(): SIGTERM to that PID, SIGKILL after 10 s.
- */
+/** `node ARGS`, as spawnProcess. */
 export function spawnNode(args, { env = process.env } = {}) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  return spawnProcess(process.execPath, args, { env });
+}
+
+/**
+ * Spawns COMMAND ARGS (no shell, so the PID is the command's), collects its
+ * output, and gives stop(): SIGTERM to that PID, SIGKILL after 10 s.
+ */
+export function spawnProcess(command, args, { env = process.env } = {}) {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   const exited = once(child, "exit").then(([code, signal]) => {
     children.delete(child);

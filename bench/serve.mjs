@@ -63,7 +63,7 @@ import {
   verifyRest,
   writeTemp,
 } from "./lib.mjs";
-import { count, flag, localPort, number, oneOf, positive, readArgs, text, usageError, whole } from "./lib-args.mjs";
+import { count, flag, localPort, number, oneOf, readArgs, text, usageError, whole } from "./lib-args.mjs";
 
 const startedAt = performance.now();
 const FROM_PROC = " (its CPU and memory are read from /proc)";
@@ -73,7 +73,7 @@ const args = readArgs({
   c: count(16),
   m: count(16),
   n: count(),
-  duration: positive(),
+  duration: count(), // h2load -D takes whole seconds
   configs: text("configurations CxM, connections x streams, separated by commas"),
   "latency-n": count(),
   runs: count(3),

@@ -13,58 +13,93 @@
  * against it, in this run. --versus-v1 PORT joins a KServe v1 server (e.g.
  * bench/python_v1_server.py) to the serve step's v1 runs; its comparison is
  * reported, with no threshold (the issue sets none against another v1 server).
+ * --versus-python starts bench/'s Python servers for those three (grpcio for
+ * OMI echo and digits, FastAPI for v1, with Debian's /usr/bin/python3) on free
+ * ports, and stops them at the end.
  *
  *   npm run build && node bench/targets.mjs [--runs 3] [--duration 4] [--soak-minutes 5]
  *       [--skip serve,workers,batching,coldstart,soak] [--json FILE] [--wait-idle 30]
  *       [--versus-echo [127.0.0.1:]PORT] [--versus-digits [127.0.0.1:]PORT] [--versus-label NAME]
- *       [--versus-v1 [127.0.0.1:]PORT] [--versus-v1-label NAME]
+ *       [--versus-v1 [127.0.0.1:]PORT] [--versus-v1-label NAME] [--versus-python]
  *
  * About 12 minutes with the defaults (the soak takes 5 of them). Exit 1 when a
  * script fails or a response was wrong; a target missed is a verdict, not a
  * failure of the run.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { count, localPort, number, positive, readArgs, someOf, text, usageError } from "./lib-args.mjs";
+import { ROOT, startProcess } from "./lib.mjs";
+import { count, flag, localPort, number, positive, readArgs, someOf, text, usageError } from "./lib-args.mjs";
 import { verdictsOf } from "./targets-verdicts.mjs";
 
 const STEPS = ["serve", "workers", "batching", "coldstart", "soak"];
 const args = readArgs({
   runs: count(3),
-  duration: positive(4),
+  duration: count(4), // serve.mjs --duration: h2load -D takes whole seconds
   "soak-minutes": positive(5),
   skip: someOf(STEPS),
   json: text("a file to write the verdicts and figures to"),
   "wait-idle": number(30),
   "versus-echo": localPort(),
   "versus-digits": localPort(),
-  "versus-label": text("a name for the --versus-echo and --versus-digits servers", "versus"),
+  "versus-label": text("a name for the --versus-echo and --versus-digits servers (default versus, or python-grpcio)"),
   "versus-v1": localPort(),
-  "versus-v1-label": text("a name for the --versus-v1 server", "versus-v1"),
+  "versus-v1-label": text("a name for the --versus-v1 server (default versus-v1, or python-fastapi)"),
+  "versus-python": flag(),
 });
 const runs = String(args.runs);
 const duration = String(args.duration);
 const soakMinutes = String(args["soak-minutes"]);
 const waitIdle = String(args["wait-idle"]);
 const skip = new Set(args.skip);
-const versusLabel = ["--versus-label", args["versus-label"]];
-const versusEcho = args["versus-echo"] === undefined ? [] : ["--versus", String(args["versus-echo"]), ...versusLabel];
-const versusDigits = args["versus-digits"] === undefined ? [] : ["--versus", String(args["versus-digits"]), ...versusLabel];
-const versusV1 =
-  args["versus-v1"] === undefined ? [] : ["--versus-v1", String(args["versus-v1"]), "--versus-v1-label", args["versus-v1-label"]];
+/** The --versus servers: [flag, the step it joins, Python server, its --model]. */
+const VERSUS = [
+  ["versus-echo", "serve", "python_omi_server.py", "echo"],
+  ["versus-v1", "serve", "python_v1_server.py", "echo"],
+  ["versus-digits", "batching", "python_omi_server.py", "digits"],
+];
+const PYTHON = "/usr/bin/python3"; // Debian's, where apt-get puts python3-grpcio and python3-fastapi
+const python = args["versus-python"] ? await startPythonServers() : [];
+const port = (flag) => python.find((server) => server.flag === flag)?.port ?? args[flag];
+const versusLabel = ["--versus-label", args["versus-label"] ?? (python.length > 0 ? "python-grpcio" : "versus")];
+const versusV1Label = args["versus-v1-label"] ?? (python.length > 0 ? "python-fastapi" : "versus-v1");
+const versusEcho = port("versus-echo") === undefined ? [] : ["--versus", String(port("versus-echo")), ...versusLabel];
+const versusDigits = port("versus-digits") === undefined ? [] : ["--versus", String(port("versus-digits")), ...versusLabel];
+const versusV1 = port("versus-v1") === undefined ? [] : ["--versus-v1", String(port("versus-v1")), "--versus-v1-label", versusV1Label];
 // A --versus server that is not there, or a step left out, would only show minutes into the run.
-for (const [flag, step] of [
-  ["versus-echo", "serve"],
-  ["versus-v1", "serve"],
-  ["versus-digits", "batching"],
-]) {
+for (const [flag, step] of VERSUS) {
   if (args[flag] === undefined) continue;
   if (skip.has(step)) usageError(`--${flag} joins the ${step} step, which --skip leaves out`);
   const problem = await connectProblem(args[flag]);
   if (problem) usageError(`--${flag}: nothing answers on 127.0.0.1:${args[flag]} (${problem}); start that server first`);
+}
+
+/** --versus-python: bench/'s Python servers for the steps that run, on free ports, each printed with its pid. */
+async function startPythonServers() {
+  const given = VERSUS.filter(([flag]) => args[flag] !== undefined).map(([flag]) => `--${flag}`);
+  if (given.length > 0) usageError(`--versus-python starts its own servers: it does not go with ${given.join(", ")}`);
+  const wanted = VERSUS.filter(([, step]) => !skip.has(step));
+  if (wanted.length === 0) usageError("--versus-python joins the serve and batching steps, which --skip leaves out");
+  if (!existsSync(PYTHON)) usageError(`--versus-python needs ${PYTHON} (apt-get install python3)`);
+  const servers = [];
+  for (const [flag, , script, model] of wanted) {
+    const kind = script === "python_v1_server.py" ? "v1" : "OMI";
+    const pattern = new RegExp(`python ${kind} server \\(${model}\\) listening on 127\\.0\\.0\\.1:(\\d+)`);
+    const started = await startProcess([join(ROOT, "bench", script), "--model", model, "--port", "0"], [pattern], {
+      command: PYTHON,
+    }).catch((error) => {
+      for (const server of servers) server.stop();
+      const hint = "apt-get install python3-grpcio python3-grpc-tools python3-fastapi python3-uvicorn python3-uvloop python3-httptools";
+      usageError(`--versus-python: bench/${script} --model ${model} did not start (${hint}): ${error.message.replace(/\s+/g, " ")}`);
+    });
+    const server = { ...started, flag, port: Number(started.found[0]) };
+    servers.push(server);
+    console.log(`# --versus-python: bench/${script} --model ${model}, pid ${server.pid}, on 127.0.0.1:${server.port} (for --${flag})`);
+  }
+  return servers;
 }
 
 const here = new URL(".", import.meta.url).pathname;
@@ -143,6 +178,7 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  await Promise.all(python.map((server) => server.stop()));
 }
 
 const verdicts = verdictsOf(figures);

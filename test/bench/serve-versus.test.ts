@@ -7,7 +7,8 @@
  * real h2load: their runs must be verified (the answer's size, a separate
  * call before and after), their process found from the port for CPU and RSS,
  * and the chassis-ts / versus line printed; a server that answers another
- * model's results is refused before any load.
+ * model's results is refused before any load. bench/targets.mjs
+ * --versus-python starts those servers itself, for the steps that run.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -232,5 +233,57 @@ describe("bench/serve.mjs --versus-v1, against the Python KServe v1 server", { s
       digits.stderr,
       /--versus-v1: versus's v1 predict answer is not what digits answers: HTTP 404: \{"error":"Model with name digits-classifier does not exist\."\}/,
     );
+  });
+});
+
+describe("bench/targets.mjs --versus-python: starts the Python servers itself and stops them at the end", { skip: skip || v1Skip }, () => {
+  test("the serve step runs them beside chassis-ts: the same-run goal verdict and the v1 line, then no Python server is left", async () => {
+    if (problem || v1Problem) assert.fail(`CI is set and ${problem ?? v1Problem}`);
+    const run = await runProcess(
+      process.execPath,
+      [
+        "bench/targets.mjs",
+        "--versus-python",
+        ...["--skip", "workers,batching,coldstart,soak", "--runs", "1", "--duration", "1", "--wait-idle", "0"],
+      ],
+      { timeoutMs: 300_000 },
+    );
+    const transcript = `exit ${run.code}\n${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 0, transcript);
+    const started = [
+      ...run.stdout.matchAll(/^# --versus-python: bench\/(\S+) --model (\w+), pid (\d+), on 127\.0\.0\.1:\d+ \(for --([\w-]+)\)$/gm),
+    ];
+    assert.deepEqual(
+      started.map((m) => [m[1], m[2], m[4]]),
+      [
+        ["python_omi_server.py", "echo", "versus-echo"],
+        ["python_v1_server.py", "echo", "versus-v1"],
+      ],
+      "digits is not started: its batching step is skipped",
+    );
+    assert.match(
+      run.stdout,
+      /^\| goal: OMI echo 16x16 against python-grpcio, in this run \| >= 5x its req\/s, round by round \| [\d.]+x /m,
+      transcript,
+    );
+    assert.match(
+      run.stdout,
+      /^\| KServe v1 echo 16x16 against python-fastapi, in this run \| reported \| [\d.]+x .* \| reported \|$/m,
+      transcript,
+    );
+    for (const [, , , pid] of started) {
+      assert.throws(() => process.kill(Number(pid), 0), /ESRCH/, `the Python server with pid ${pid} is still running`);
+    }
+  });
+
+  test("it does not go with a --versus port, nor with every step it joins skipped", async () => {
+    const both = await runProcess(process.execPath, ["bench/targets.mjs", "--versus-python", "--versus-echo", "1"], { timeoutMs: 60_000 });
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /^targets\.mjs: --versus-python starts its own servers: it does not go with --versus-echo; see --help$/m);
+    const skipped = await runProcess(process.execPath, ["bench/targets.mjs", "--versus-python", "--skip", "serve,batching"], {
+      timeoutMs: 60_000,
+    });
+    assert.equal(skipped.code, 2, skipped.stderr);
+    assert.match(skipped.stderr, /--versus-python joins the serve and batching steps, which --skip leaves out/);
   });
 });
