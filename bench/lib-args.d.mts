@@ -17,6 +17,6 @@ export function someOf(choices: string[], fallback?: string[]): Kind<string[]>;
 export function localPort(why?: string): Kind<number>;
 export class UsageError extends Error {}
 export function parseArgs(argv: string[], spec: Record<string, Kind<unknown>>): Record<string, unknown>;
-export function usage(spec: Record<string, Kind<unknown>>): string;
+export function usage(spec: Record<string, Kind<unknown>>, positional?: string): string;
 export function usageError(message: string): never;
-export function readArgs(spec: Record<string, Kind<unknown>>, argv?: string[]): Record<string, unknown>;
+export function readArgs(spec: Record<string, Kind<unknown>>, argv?: string[], positional?: string): Record<string, unknown>;

@@ -110,15 +110,16 @@ export function parseArgs(argv, spec) {
 
 const scriptName = () => (process.argv[1] ?? "bench").split("/").pop();
 
-/** The flags of `spec`, one a line, with what each takes and its default. */
-export function usage(spec) {
+/** The flags of `spec`, one a line, with what each takes and its default; `positional` names what comes before them. */
+export function usage(spec, positional = "") {
   const lines = Object.entries(spec).map(([name, k]) => {
     const fallback = k.default === undefined || k.default === false ? "" : ` (default ${[k.default].flat().join(",")})`;
     return `  --${name}: ${k.takes}${fallback}`;
   });
   const what = "what it measures: bench/README.md";
-  if (lines.length === 0) return `usage: node bench/${scriptName()} (no flags; ${what})`;
-  return `usage: node bench/${scriptName()} [flags] (${what})\nflags:\n${lines.join("\n")}`;
+  const command = `node bench/${scriptName()}${positional ? ` ${positional}` : ""}`;
+  if (lines.length === 0) return `usage: ${command} (no flags; ${what})`;
+  return `usage: ${command} [flags] (${what})\nflags:\n${lines.join("\n")}`;
 }
 
 /** Ends the script on bad command-line input: one line naming what was wrong, exit code 2. */
@@ -127,10 +128,13 @@ export function usageError(message) {
   process.exit(2);
 }
 
-/** The script's flags from `argv` (default: its command line), or its end with usageError; `--help` prints usage. */
-export function readArgs(spec, argv = process.argv.slice(2)) {
+/**
+ * The script's flags from `argv` (default: its command line), or its end with usageError; `--help` prints
+ * usage. `positional` names arguments the script takes before its flags, for that usage ("DIR").
+ */
+export function readArgs(spec, argv = process.argv.slice(2), positional = "") {
   if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(usage(spec));
+    console.log(usage(spec, positional));
     process.exit(0);
   }
   try {

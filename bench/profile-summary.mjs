@@ -13,7 +13,11 @@ import { join } from "node:path";
 import { count, readArgs, usageError } from "./lib-args.mjs";
 
 const [dir, ...rest] = process.argv.slice(2);
-const { top } = readArgs({ top: count(25) }, rest);
+const { top } = readArgs(
+  { top: count(25) },
+  dir === "--help" || dir === "-h" ? [dir] : rest,
+  "DIR (the folder serve.mjs --cpu-prof wrote)",
+);
 if (!dir || dir.startsWith("--")) usageError("the first argument is the folder of .cpuprofile files: profile-summary.mjs DIR [--top 25]");
 const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
 if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}`);

@@ -162,5 +162,8 @@ describe("bench/ scripts refuse bad flags before measuring anything", () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^usage: node bench\/serve\.mjs \[flags\]/);
     assert.match(run.stdout, /--versus: a port on this machine, PORT or 127\.0\.0\.1:PORT \(its CPU and memory are read from \/proc\)/);
+    const summary = await runProcess(process.execPath, ["bench/profile-summary.mjs", "--help"], { timeoutMs: 30_000 });
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.match(summary.stdout, /^usage: node bench\/profile-summary\.mjs DIR \(the folder serve\.mjs --cpu-prof wrote\) \[flags\]/);
   });
 });
