@@ -137,37 +137,39 @@ export function verdictsOf({ serve, workersOmi, workersV1, batching, batchingInP
       r.ok && times >= 5,
     );
   }
-  // With targets.mjs --versus-echo / --versus-digits: the goal against an OMI server measured in this run.
+  /** With targets.mjs --versus-*: chassis-ts (`ours`) against the other server of `set` at 16x16, round by round. */
+  const sameRun = (set, protocol, ours) => {
+    const cmp = set?.comparisons?.find((x) => x.protocol === protocol && x.c === 16 && x.m === 16 && !x.versus.startsWith("chassis-ts"));
+    const theirs = cmp && find(set, cmp.versus, protocol, 16, 16);
+    if (!cmp || !ours || !theirs) return undefined;
+    const reqs = cmp["req/s"];
+    const measured =
+      `${fmt(reqs.median)}x (${fmt(reqs.min)}-${fmt(reqs.max)}): ${fmt(ours.reqPerS, 0)} against ${fmt(theirs.reqPerS, 0)} req/s; ` +
+      `${fmt(ours.cpuUsPerReq, 0)} against ${fmt(theirs.cpuUsPerReq, 0)} µs of server CPU per call`;
+    return { versus: cmp.versus, median: reqs.median, verified: ours.ok && theirs.ok, measured };
+  };
+  // The goal against an OMI server measured in this run (--versus-echo / --versus-digits).
   for (const [model, set, ours] of [
     ["echo", serve, echo],
     ["digits", batching, digits],
   ]) {
-    const cmp = set?.comparisons?.find((x) => x.protocol === "omi" && x.c === 16 && x.m === 16 && !x.versus.startsWith("chassis-ts"));
-    const theirs = cmp && find(set, cmp.versus, "omi", 16, 16);
-    if (!cmp || !ours || !theirs) continue;
-    const reqs = cmp["req/s"];
-    add(
-      `goal: OMI ${model} 16x16 against ${cmp.versus}, in this run`,
-      ">= 5x its req/s, round by round",
-      `${fmt(reqs.median)}x (${fmt(reqs.min)}-${fmt(reqs.max)}): ${fmt(ours.reqPerS, 0)} against ${fmt(theirs.reqPerS, 0)} req/s; ` +
-        `${fmt(ours.cpuUsPerReq, 0)} against ${fmt(theirs.cpuUsPerReq, 0)} µs of server CPU per call`,
-      ours.ok && theirs.ok && reqs.median >= 5,
-    );
+    const other = sameRun(set, "omi", ours);
+    if (other)
+      add(
+        `goal: OMI ${model} 16x16 against ${other.versus}, in this run`,
+        ">= 5x its req/s, round by round",
+        other.measured,
+        other.verified && other.median >= 5,
+      );
   }
-  // With targets.mjs --versus-v1: KServe v1 against another v1 server of this run, reported (the issue sets no threshold).
-  const v1Cmp = serve?.comparisons?.find((x) => x.protocol === "v1" && x.c === 16 && x.m === 16 && !x.versus.startsWith("chassis-ts"));
-  const v1Ours = find(serve, "chassis-ts", "v1", 16, 16);
-  const v1Theirs = v1Cmp && find(serve, v1Cmp.versus, "v1", 16, 16);
-  if (v1Cmp && v1Ours && v1Theirs) {
-    const reqs = v1Cmp["req/s"];
-    const checked = v1Ours.ok && v1Theirs.ok ? "" : "; a run did not verify";
+  // KServe v1 against another v1 server of this run (--versus-v1), reported: the issue sets no threshold.
+  const v1 = sameRun(serve, "v1", find(serve, "chassis-ts", "v1", 16, 16));
+  if (v1)
     add(
-      `KServe v1 echo 16x16 against ${v1Cmp.versus}, in this run`,
+      `KServe v1 echo 16x16 against ${v1.versus}, in this run`,
       "reported",
-      `${fmt(reqs.median)}x (${fmt(reqs.min)}-${fmt(reqs.max)}): ${fmt(v1Ours.reqPerS, 0)} against ${fmt(v1Theirs.reqPerS, 0)} req/s; ` +
-        `${fmt(v1Ours.cpuUsPerReq, 0)} against ${fmt(v1Theirs.cpuUsPerReq, 0)} µs of server CPU per call${checked}`,
+      `${v1.measured}${v1.verified ? "" : "; a run did not verify"}`,
       undefined,
     );
-  }
   return out;
 }
