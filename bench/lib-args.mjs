@@ -19,15 +19,24 @@ const numberOf = (text) => (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.tr
 export const flag = () => ({ takes: "no value", parse: undefined, default: false, boolean: true });
 /** Any text but empty; `takes` says what it is ("a file", "[127.0.0.1:]PORT"). */
 export const text = (takes, fallback) => kind(takes, (t) => (t === "" ? undefined : t), fallback);
+/** A kind of number: the numbers `accepts` takes, described by `takes`. */
+const numeric = (takes, accepts) => (fallback) =>
+  kind(
+    takes,
+    (t) => {
+      const value = numberOf(t);
+      return accepts(value) ? value : undefined;
+    },
+    fallback,
+  );
 /** A whole number, 1 or more. */
-export const count = (fallback) => kind("a whole number, 1 or more", (t) => (isCount(numberOf(t)) ? numberOf(t) : undefined), fallback);
+export const count = numeric("a whole number, 1 or more", isCount);
 /** A whole number, 0 or more. */
-export const whole = (fallback) =>
-  kind("a whole number, 0 or more", (t) => (Number.isInteger(numberOf(t)) && numberOf(t) >= 0 ? numberOf(t) : undefined), fallback);
+export const whole = numeric("a whole number, 0 or more", (v) => Number.isInteger(v) && v >= 0);
 /** A number above 0. */
-export const positive = (fallback) => kind("a number above 0", (t) => (numberOf(t) > 0 ? numberOf(t) : undefined), fallback);
+export const positive = numeric("a number above 0", (v) => v > 0);
 /** A number, 0 or more. */
-export const number = (fallback) => kind("a number, 0 or more", (t) => (numberOf(t) >= 0 ? numberOf(t) : undefined), fallback);
+export const number = numeric("a number, 0 or more", (v) => v >= 0);
 /** Whole numbers, 1 or more, separated by commas: an array. */
 export const counts = (fallback) =>
   kind(
