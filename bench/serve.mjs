@@ -213,6 +213,7 @@ try {
       pid: chassis.pid,
       omiPort,
       httpPort,
+      restResponseBytes: v1ResponseBytes(rest),
     },
   ];
   if (workers > 1 || batchingAb || predictThreads > 0) {
@@ -247,7 +248,7 @@ try {
       );
     versus.expected = found.resultsJson;
     if (omi) versus.omiResponseBytes = answer.body.length;
-    else versus.restBodyBytes = answer.body.length;
+    else [versus.restBodyBytes, versus.restResponseBytes] = [answer.body.length, v1ResponseBytes(answer)];
     console.log(
       `# ${versus.label} pid ${versus.pid}: ${omi ? "OMI" : "KServe v1"} 127.0.0.1:${versus.port}, answers ${answer.body.length}-byte ` +
         `${omi ? "DATA" : "body"} (chassis-ts ${omi ? grpc.body.length : rest.body.length})`,
@@ -264,13 +265,9 @@ try {
     server.restBodyBytes ??= rest.body.length;
   }
   // The size of one whole v1 answer, per server: the baseline's node:http adds `Connection: keep-alive`, ours does not.
-  const responseBytes = (answer) => {
-    let head = "HTTP/1.1 200 OK\r\n";
-    for (let i = 0; i < answer.rawHeaders.length; i += 2) head += `${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}\r\n`;
-    return Buffer.byteLength(`${head}\r\n`, "latin1") + answer.body.length;
-  };
-  for (const server of servers.filter((x) => x.only !== "omi"))
-    server.restResponseBytes = responseBytes(await httpRaw(server.httpPort, restPath, v1RequestBody(caseInfo.input)));
+  // chassis-ts's and a --versus-v1 server's come from the answers captured above; the others' are asked for.
+  for (const server of servers.filter((x) => x.only !== "omi" && x.restResponseBytes === undefined))
+    server.restResponseBytes = v1ResponseBytes(await httpRaw(server.httpPort, restPath, v1RequestBody(caseInfo.input)));
 
   for (const config of configs) {
     for (const protocol of protocols) {
@@ -595,6 +592,13 @@ function answerProblem(got) {
 /** Whether results.json is exactly the expected bytes; else what it was. */
 function sameBytesProblem(got) {
   return Buffer.compare(Buffer.from(got), Buffer.from(caseInfo.expected)) === 0 ? null : `results.json ${quoted(got)}`;
+}
+
+/** The size of a whole HTTP/1.1 v1 answer (status line, headers as sent, body), as wrk counts it. */
+function v1ResponseBytes(answer) {
+  let head = "HTTP/1.1 200 OK\r\n";
+  for (let i = 0; i < answer.rawHeaders.length; i += 2) head += `${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}\r\n`;
+  return Buffer.byteLength(`${head}\r\n`, "latin1") + answer.body.length;
 }
 
 /** The start of some bytes as a quoted string, for an error message. */
