@@ -64,11 +64,14 @@ const VERSUS = [
 const PYTHON = "/usr/bin/python3"; // Debian's, where apt-get puts python3-grpcio and python3-fastapi
 const python = args["versus-python"] ? await startPythonServers() : [];
 const port = (flag) => python.find((server) => server.flag === flag)?.port ?? args[flag];
-const versusLabel = ["--versus-label", args["versus-label"] ?? (python.length > 0 ? "python-grpcio" : "versus")];
-const versusV1Label = args["versus-v1-label"] ?? (python.length > 0 ? "python-fastapi" : "versus-v1");
-const versusEcho = port("versus-echo") === undefined ? [] : ["--versus", String(port("versus-echo")), ...versusLabel];
-const versusDigits = port("versus-digits") === undefined ? [] : ["--versus", String(port("versus-digits")), ...versusLabel];
-const versusV1 = port("versus-v1") === undefined ? [] : ["--versus-v1", String(port("versus-v1")), "--versus-v1-label", versusV1Label];
+const omiLabel = args["versus-label"] ?? (python.length > 0 ? "python-grpcio" : "versus");
+const v1Label = args["versus-v1-label"] ?? (python.length > 0 ? "python-fastapi" : "versus-v1");
+/** The serve.mjs flags (--versus or --versus-v1, and its label) that join the server given for `flag`; none without one. */
+const joinVersus = (flag, serveFlag, label) =>
+  port(flag) === undefined ? [] : [`--${serveFlag}`, String(port(flag)), `--${serveFlag}-label`, label];
+const versusEcho = joinVersus("versus-echo", "versus", omiLabel);
+const versusDigits = joinVersus("versus-digits", "versus", omiLabel);
+const versusV1 = joinVersus("versus-v1", "versus-v1", v1Label);
 // A --versus server that is not there, or a step left out, would only show minutes into the run.
 for (const [flag, step] of VERSUS) {
   if (args[flag] === undefined) continue;
